@@ -1,0 +1,1 @@
+"""Benchmarks: metric speed (``zoorank bench metrics``) and, later, ZooBench."""

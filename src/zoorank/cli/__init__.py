@@ -1,0 +1,29 @@
+"""The ``zoorank`` command line."""
+
+from __future__ import annotations
+
+import click
+
+from zoorank import __version__
+from zoorank.cli.bench import bench
+from zoorank.cli.demo import demo
+from zoorank.cli.metrics import metrics
+from zoorank.errors import InputError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="zoorank")
+def cli() -> None:
+    """Rank a zoo of pre-trained models for a new dataset without fine-tuning them all."""
+
+
+cli.add_command(metrics)
+cli.add_command(bench)
+cli.add_command(demo)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except InputError as exc:  # pragma: no cover - click handles it in standalone mode
+        raise click.ClickException(str(exc)) from exc

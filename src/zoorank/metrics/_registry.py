@@ -1,0 +1,135 @@
+"""The metric registry: every transferability metric registers itself here.
+
+Each metric is a plain function ``f(features, labels=None, *, source_probs=None, **params) -> float``
+(higher = better transferability). Metrics that are defined relative to a pool of candidate models
+also register a pool form ``g([features_of_each_model], labels, **params) -> np.ndarray``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zoorank.errors import InputError
+
+#: Vocabulary for :attr:`MetricInfo.invariances` (what the property tests check).
+INVARIANCES = frozenset(
+    {
+        "scale",  # features * s (s > 0) gives the same score
+        "rotation",  # features @ Q (Q orthogonal) gives the same score
+        "translation",  # features + b gives the same score
+    }
+)
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    func: Callable[..., float]
+    summary: str
+    needs_labels: bool = True
+    needs_features: bool = True
+    needs_source_probs: bool = False
+    stochastic: bool = False  # depends on a seed (``random_state`` parameter)
+    invariances: frozenset[str] = field(default_factory=frozenset)
+    paper: str = ""
+    pool_func: Callable[..., np.ndarray] | None = None
+
+
+_REGISTRY: dict[str, MetricInfo] = {}
+
+
+def register(
+    name: str,
+    *,
+    summary: str,
+    paper: str,
+    needs_labels: bool = True,
+    needs_features: bool = True,
+    needs_source_probs: bool = False,
+    stochastic: bool = False,
+    invariances: Sequence[str] = (),
+):
+    """Decorator: register ``func`` as metric ``name``."""
+    unknown = set(invariances) - INVARIANCES
+    if unknown:
+        raise ValueError(f"unknown invariances {sorted(unknown)}")
+
+    def deco(func):
+        if name in _REGISTRY:
+            raise ValueError(f"metric {name!r} registered twice")
+        _REGISTRY[name] = MetricInfo(
+            name=name,
+            func=func,
+            summary=summary,
+            paper=paper,
+            needs_labels=needs_labels,
+            needs_features=needs_features,
+            needs_source_probs=needs_source_probs,
+            stochastic=stochastic,
+            invariances=frozenset(invariances),
+        )
+        return func
+
+    return deco
+
+
+def register_pool(name: str):
+    """Decorator: register ``func`` as the pool form of the (already registered) metric ``name``."""
+
+    def deco(func):
+        info = _REGISTRY[name]
+        _REGISTRY[name] = MetricInfo(**{**info.__dict__, "pool_func": func})
+        return func
+
+    return deco
+
+
+def info(name: str) -> MetricInfo:
+    """The registry entry of metric ``name`` (InputError naming the choices if unknown)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise InputError(
+            f"unknown metric {name!r}; available: {', '.join(available())}"
+        ) from None
+
+
+def available() -> list[str]:
+    """Names of every registered metric, sorted."""
+    return sorted(_REGISTRY)
+
+
+def compute(name: str, features=None, labels=None, *, source_probs=None, **params) -> float:
+    """Score one model's ``features`` [N, D] (and/or ``source_probs`` [N, Cs]) on ``labels`` [N].
+
+    Higher = better transferability for every metric.
+    """
+    entry = info(name)
+    if entry.needs_source_probs and source_probs is None:
+        raise InputError(f"{name}: needs source_probs (softmax outputs of the source head)")
+    if entry.needs_labels and labels is None:
+        raise InputError(f"{name}: needs labels")
+    kwargs = dict(params)
+    if source_probs is not None or entry.needs_source_probs:
+        kwargs["source_probs"] = source_probs
+    return entry.func(features, labels, **kwargs)
+
+
+def compute_pool(name: str, features_list, labels=None, **params) -> np.ndarray:
+    """Score a pool of candidate models at once: one score per model, higher = better.
+
+    For metrics with a pool form (``etran``, ``ncti``) this is the paper's cross-model score; for
+    every other metric it is simply the metric applied to each model.
+    """
+    entry = info(name)
+    if isinstance(features_list, np.ndarray) and features_list.ndim == 2:
+        raise InputError(f"{name}: compute_pool takes a list of feature arrays, one per model")
+    features_list = list(features_list)
+    if not features_list:
+        raise InputError(f"{name}: compute_pool needs at least one model's features")
+    if entry.pool_func is not None:
+        return np.asarray(entry.pool_func(features_list, labels, **params), dtype=np.float64)
+    return np.array([compute(name, f, labels, **params) for f in features_list], dtype=np.float64)

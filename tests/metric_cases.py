@@ -1,0 +1,35 @@
+"""Shared synthetic inputs and a uniform way to call any registered metric in tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zoorank import metrics as M
+from zoorank.bench.synthetic import make_task
+
+
+def case(n=300, d=72, c=4, *, separation=1.0, seed=0, effective_dim=32, n_source_classes=20):
+    """(features float64 [n, d], labels, source_probs [n, Cs], general_features [G, d])."""
+    t = make_task(n, d, c, effective_dim=effective_dim, separation=separation,
+                  n_source_classes=n_source_classes, n_general=200, seed=seed)
+    return t.features.astype(np.float64), t.labels, t.source_probs, t.general_features.astype(np.float64)
+
+
+def call(name, X, y, P, G, **params):
+    """Call metric ``name`` with the inputs it needs (and a fixed seed where it has one)."""
+    info = M.info(name)
+    kwargs = dict(params)
+    if name == "ped":
+        kwargs.setdefault("general_features", G)
+    return M.compute(
+        name,
+        X if info.needs_features else None,
+        y if info.needs_labels else None,
+        source_probs=P if info.needs_source_probs else None,
+        **kwargs,
+    )
+
+
+def relabel(y, perm):
+    """Rename classes: class c becomes perm[c]."""
+    return np.asarray(perm)[y]
