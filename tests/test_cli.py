@@ -3,10 +3,11 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from metric_cases import case
 
 from zoorank import metrics as M
 from zoorank.cli import cli
+
+from metric_cases import case
 
 
 @pytest.fixture

@@ -7,10 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
-from metric_cases import call, case
 
 from zoorank import InputError
 from zoorank import metrics as M
+
+from metric_cases import call, case
 
 NAMES = M.available()
 FEATURE_METRICS = [n for n in NAMES if M.info(n).needs_features]
@@ -55,7 +56,7 @@ def test_label_problems(name):
 
 @pytest.mark.parametrize("name", LABEL_METRICS)
 def test_fewer_samples_than_classes(name):
-    X, y, P, G = case(n=40, c=4)
+    X, _, P, G = case(n=40, c=4)
     n = 4
     raises(name, "samples", X[:n], np.arange(n), P[:n], G)
 
@@ -82,7 +83,7 @@ def test_missing_labels(name):
 
 
 def test_unknown_metric_names_the_choices():
-    with pytest.raises(InputError, match="available: .*logme"):
+    with pytest.raises(InputError, match=r"available: .*logme"):
         M.compute("logmee", np.ones((4, 2)), [0, 1, 0, 1])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import click
@@ -11,7 +12,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Rich falls back to 80 columns when output is not a terminal (CI logs, pipes): tables of many
+# columns then wrap; give them room there.
+console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True)
 
 

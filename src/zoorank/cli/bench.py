@@ -29,7 +29,7 @@ def _speed_markdown(timings: list[S.Timing], scaling: dict, command: str) -> str
         f"Command: `{command}`  ",
         f"Measured {_dt.date.today().isoformat()} on: {S.machine_line()}.  ",
         "Each metric runs in a fresh process on seeded `make_task()` data (post-ReLU-like features, "
-        "~256 effective dimensions, balanced classes, 1000 source classes for LEEP/NCE); median of "
+        "~256 effective dimensions, balanced classes, 1000 source classes for LEEP, argmax source labels for NCE as in the reference timing); median of "
         "the repeats; peak = the process's peak resident memory (data included). Reference = the "
         "median of the published implementation (`../shared/conformance/REFERENCE_TIMINGS.md`, a "
         "shared 2-core machine: orders of magnitude); speed-up = reference / ours.",

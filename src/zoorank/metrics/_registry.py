@@ -107,15 +107,9 @@ def compute(name: str, features=None, labels=None, *, source_probs=None, **param
 
     Higher = better transferability for every metric.
     """
-    entry = info(name)
-    if entry.needs_source_probs and source_probs is None:
-        raise InputError(f"{name}: needs source_probs (softmax outputs of the source head)")
-    if entry.needs_labels and labels is None:
-        raise InputError(f"{name}: needs labels")
-    kwargs = dict(params)
-    if source_probs is not None or entry.needs_source_probs:
-        kwargs["source_probs"] = source_probs
-    return entry.func(features, labels, **kwargs)
+    # Each metric validates its own inputs (and says what is missing), so calling it by name and
+    # calling the function directly fail the same way.
+    return info(name).func(features, labels, source_probs=source_probs, **params)
 
 
 def compute_pool(name: str, features_list, labels=None, **params) -> np.ndarray:

@@ -138,3 +138,28 @@ def finite_score(value, metric: str) -> float:
             "(for example constant or duplicated features)"
         )
     return v
+
+
+def check_pool(features_list, labels, metric: str):
+    """Validate a pool of candidate models scored on the same labels.
+
+    Returns ``(y, C, models)`` where ``models`` lazily yields ``(X, original)`` per model: ``X`` the
+    validated float64 features, ``original`` what the caller passed (one model's float64 copy
+    lives at a time, so large pools stay within memory).
+    """
+    models = list(features_list)
+    if not models:
+        raise InputError(f"{metric}: the pool needs at least one model's features")
+    y, C = check_labels(labels, None, metric)
+
+    def validated():
+        for i, original in enumerate(models):
+            X = check_features(original, metric, name=f"features of model {i}")
+            if X.shape[0] != y.shape[0]:
+                raise InputError(
+                    f"{metric}: features of model {i} have {X.shape[0]} rows but there are {y.shape[0]} labels"
+                )
+            require_samples(metric, X.shape[0], C + 1, f"more samples than the {C} classes")
+            yield X, original
+
+    return y, C, validated()
