@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import ortho_group
 
+from zoorank import InputError
 from zoorank import metrics as M
 
 from metric_cases import call, case, relabel
@@ -123,3 +124,13 @@ def test_compute_pool_without_pool_form_is_per_model():
     feats = [case(separation=s, seed=2)[0] for s in (0.2, 1.0)]
     y = case(seed=2)[1]
     np.testing.assert_allclose(M.compute_pool("logme", feats, y), [M.logme(f, y) for f in feats])
+
+
+def test_compute_pool_with_source_probs():
+    cases = [case(separation=s, seed=4) for s in (0.2, 2.0)]
+    y = cases[0][1]
+    probs = [P for _, _, P, _ in cases]
+    expected = [M.leep(None, y, source_probs=P) for P in probs]
+    np.testing.assert_allclose(M.compute_pool("leep", [None, None], y, source_probs=probs), expected)
+    with pytest.raises(InputError, match="2 models"):
+        M.compute_pool("leep", [None, None], y, source_probs=probs[:1])

@@ -22,6 +22,10 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=err_console, transient=True)
 
 
+def _secs(x: float) -> str:
+    return f"{x:.3f}" if x >= 0.01 else f"{x * 1000:.2f} ms"
+
+
 def _speed_markdown(timings: list[S.Timing], scaling: dict, command: str) -> str:
     lines = [
         "## Metric speed",
@@ -29,8 +33,9 @@ def _speed_markdown(timings: list[S.Timing], scaling: dict, command: str) -> str
         f"Command: `{command}`  ",
         f"Measured {_dt.date.today().isoformat()} on: {S.machine_line()}.  ",
         "Each metric runs in a fresh process on seeded `make_task()` data (post-ReLU-like features, "
-        "~256 effective dimensions, balanced classes, 1000 source classes for LEEP, argmax source labels for NCE as in the reference timing); median of "
-        "the repeats; peak = the process's peak resident memory (data included). Reference = the "
+        "~256 effective dimensions, balanced classes, 1000 source classes for LEEP, argmax source "
+        "labels for NCE as in the reference timing); median of the repeats; peak = the process's "
+        "peak resident memory (data included). Reference = the "
         "median of the published implementation (`../shared/conformance/REFERENCE_TIMINGS.md`, a "
         "shared 2-core machine: orders of magnitude); speed-up = reference / ours.",
         "",
@@ -44,7 +49,7 @@ def _speed_markdown(timings: list[S.Timing], scaling: dict, command: str) -> str
                   "| --- | ---: | ---: | ---: | ---: |"]
         for t in rows:
             ref = t.reference
-            lines.append(f"| {t.metric} | {t.seconds:.3f} | {'-' if ref is None else f'{ref:.3f}'} | "
+            lines.append(f"| {t.metric} | {_secs(t.seconds)} | {'-' if ref is None else f'{ref:.3f}'} | "
                          f"{'-' if ref is None else f'{t.speedup:.0f}x'} | {t.peak_mb:.0f} |")
         lines.append("")
     if scaling:

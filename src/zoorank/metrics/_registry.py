@@ -112,9 +112,11 @@ def compute(name: str, features=None, labels=None, *, source_probs=None, **param
     return info(name).func(features, labels, source_probs=source_probs, **params)
 
 
-def compute_pool(name: str, features_list, labels=None, **params) -> np.ndarray:
+def compute_pool(name: str, features_list, labels=None, *, source_probs=None, **params) -> np.ndarray:
     """Score a pool of candidate models at once: one score per model, higher = better.
 
+    ``features_list``: one feature array per model (entries may be None for metrics that only
+    use source probabilities); ``source_probs``: None or a list aligned with ``features_list``.
     For metrics with a pool form (``etran``, ``ncti``) this is the paper's cross-model score; for
     every other metric it is simply the metric applied to each model.
     """
@@ -124,6 +126,18 @@ def compute_pool(name: str, features_list, labels=None, **params) -> np.ndarray:
     features_list = list(features_list)
     if not features_list:
         raise InputError(f"{name}: compute_pool needs at least one model's features")
+    if source_probs is not None:
+        source_probs = list(source_probs)
+        if len(source_probs) != len(features_list):
+            raise InputError(
+                f"{name}: {len(source_probs)} source_probs arrays for {len(features_list)} models"
+            )
     if entry.pool_func is not None:
+        if source_probs is not None:
+            raise InputError(f"{name}: the pool form does not use source_probs")
         return np.asarray(entry.pool_func(features_list, labels, **params), dtype=np.float64)
-    return np.array([compute(name, f, labels, **params) for f in features_list], dtype=np.float64)
+    probs = source_probs if source_probs is not None else [None] * len(features_list)
+    return np.array(
+        [compute(name, f, labels, source_probs=p, **params) for f, p in zip(features_list, probs, strict=True)],
+        dtype=np.float64,
+    )
