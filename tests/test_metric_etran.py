@@ -12,13 +12,11 @@ from zoorank.metrics._registry import compute_pool
 from zoorank.metrics.etran import energy, etran, etran_pool, etran_pool_parts
 
 from conformance import load
+from metric_cases import blobs
 
 
 def _blobs(n=120, d=6, c=3, sep=1.0, seed=0):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % c
-    rng.shuffle(y)
-    return rng.normal(size=(c, d))[y] * sep + rng.normal(size=(n, d)), y
+    return blobs(n, d, c, sep=sep, seed=seed)
 
 
 def _upstream_lda_slow(X, y, corrected=False):

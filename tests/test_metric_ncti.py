@@ -20,6 +20,7 @@ from zoorank.metrics.ncti import (
 )
 
 from conformance import load
+from metric_cases import blobs
 
 PARTS = ("all_lowfeat_nuc", "sfda_score", "log_class_pred_nuc")
 
@@ -34,11 +35,7 @@ def _single_threaded_blas():
 
 
 def _blobs(n=200, d=80, c=4, sep=1.0, seed=0, scale=1.0):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % c
-    rng.shuffle(y)
-    X = (rng.normal(size=(c, d))[y] * sep + rng.normal(size=(n, d))) * scale
-    return X, y
+    return blobs(n, d, c, sep=sep, seed=seed, scale=scale)
 
 
 @pytest.mark.parametrize("case", ["case0", "case1"])

@@ -11,6 +11,7 @@ from zoorank.metrics import _fisher
 from zoorank.metrics.sfda import sfda, sfda_core
 
 from conformance import load
+from metric_cases import blobs
 
 # ----------------------------------------------------------------------------------------------
 # A slow, literal re-statement of the reference semantics (per-class np.cov, 3-step power
@@ -71,11 +72,7 @@ def slow_sfda(X, y, double_softmax=True):
 
 
 def _blobs(n=120, d=6, c=3, sep=1.0, seed=0, scale=1.0):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % c
-    rng.shuffle(y)
-    X = (rng.normal(size=(c, d))[y] * sep + rng.normal(size=(n, d))) * scale
-    return X, y
+    return blobs(n, d, c, sep=sep, seed=seed, scale=scale)
 
 
 # ----------------------------------------------------------------------------------------------
