@@ -23,8 +23,9 @@ def test_round_trip_and_miss(tmp_path):
     np.testing.assert_array_equal(got.features, f)
     np.testing.assert_array_equal(got.logits, lg)
     assert got.features.dtype == np.float32 and got.meta == {"model": "m0"}
-    cache.put(key(1), f)
+    cache.put(key(1), f, indices=np.arange(10) * 2)
     assert cache.get(key(1)).logits is None
+    np.testing.assert_array_equal(cache.get(key(1)).indices, np.arange(10) * 2)
     assert len(cache.entries()) == 2 and cache.size_bytes() > 0
     assert cache.clear() == 2 and cache.get(key()) is None
 

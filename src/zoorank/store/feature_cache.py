@@ -53,6 +53,7 @@ class CachedFeatures:
     features: np.ndarray
     logits: np.ndarray | None
     meta: dict = field(default_factory=dict)
+    indices: np.ndarray | None = None  # which dataset items the rows belong to
 
 
 class FeatureCache:
@@ -80,6 +81,7 @@ class FeatureCache:
                 header = json.loads(str(z["header"]))
                 features = z["features"]
                 logits = z["logits"] if "logits" in z.files else None
+                indices = z["indices"] if "indices" in z.files else None
             if header.get("format") != FORMAT_VERSION or header.get("key") != key:
                 raise ValueError("header does not match this entry")
             if _digest(features) != header["features_sha256"]:
@@ -88,13 +90,18 @@ class FeatureCache:
                 logits is not None and _digest(logits) != header["logits_sha256"]
             ):
                 raise ValueError("logits checksum mismatch")
+            if (indices is None) != (header.get("indices_sha256") is None) or (
+                indices is not None and _digest(indices) != header["indices_sha256"]
+            ):
+                raise ValueError("indices checksum mismatch")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             self.problems.append((str(p), f"{type(exc).__name__}: {exc}"))
             p.unlink(missing_ok=True)
             return None
-        return CachedFeatures(features, logits, header.get("meta", {}))
+        return CachedFeatures(features, logits, header.get("meta", {}), indices)
 
-    def put(self, key: str, features: np.ndarray, logits: np.ndarray | None = None, meta: dict | None = None) -> Path:
+    def put(self, key: str, features: np.ndarray, logits: np.ndarray | None = None, meta: dict | None = None,
+            *, indices: np.ndarray | None = None) -> Path:
         """Store an entry atomically (temporary file, fsync, rename) and return its path."""
         p = self.path(key)
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -104,11 +111,14 @@ class FeatureCache:
             "key": key,
             "features_sha256": _digest(features),
             "logits_sha256": None if logits is None else _digest(np.ascontiguousarray(logits)),
+            "indices_sha256": None if indices is None else _digest(np.ascontiguousarray(indices)),
             "meta": meta or {},
         }
         arrays = {"header": np.array(json.dumps(header)), "features": features}
         if logits is not None:
             arrays["logits"] = np.ascontiguousarray(logits)
+        if indices is not None:
+            arrays["indices"] = np.ascontiguousarray(indices)
         fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=p.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
