@@ -7,7 +7,10 @@ import click
 from zoorank import __version__
 from zoorank.cli.bench import bench
 from zoorank.cli.demo import demo
+from zoorank.cli.kb import kb
 from zoorank.cli.metrics import metrics
+from zoorank.cli.score import extract, score
+from zoorank.cli.zoo import zoo
 from zoorank.errors import InputError
 
 
@@ -20,6 +23,10 @@ def cli() -> None:
 cli.add_command(metrics)
 cli.add_command(bench)
 cli.add_command(demo)
+cli.add_command(zoo)
+cli.add_command(extract)
+cli.add_command(score)
+cli.add_command(kb)
 
 
 def main() -> None:

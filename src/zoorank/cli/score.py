@@ -1,0 +1,130 @@
+"""``zoorank extract`` and ``zoorank score``: features of a zoo on a dataset, and its ranking."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from zoorank.cli._common import console, err_console, fmt, print_json, print_table
+from zoorank.cli.zoo import read_zoo
+from zoorank.errors import InputError
+
+
+def sweep_options(f):
+    for option in reversed([
+        click.option("--zoo", "zoo_file", required=True, type=click.Path(), help="Zoo file (YAML/TOML)."),
+        click.option("--data", "data_path", required=True, type=click.Path(),
+                     help="Image folder, unlabelled folder, CSV (path,label) or a Hugging Face dataset on disk."),
+        click.option("--probe", "probe_size", type=int, default=None,
+                     help="Use a stratified probe of at most this many images."),
+        click.option("--seed", default=0, show_default=True, help="Seed of the probe."),
+        click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
+                     help="Feature cache folder (default: $ZOORANK_CACHE or ~/.cache/zoorank/features)."),
+        click.option("--executor", type=click.Choice(["local", "process", "ray"]), default="local",
+                     show_default=True),
+        click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto."),
+        click.option("--batch-size", default=64, show_default=True),
+    ]):
+        f = option(f)
+    return f
+
+
+def _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, metrics):
+    from zoorank.data import open_dataset, probe
+    from zoorank.store.feature_cache import FeatureCache
+    from zoorank.zoo.sweep import run_sweep
+
+    specs = read_zoo(zoo_file)
+    try:
+        ds = open_dataset(data_path)
+        p = probe(ds, n_max=probe_size, seed=seed) if probe_size else None
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from exc
+    n = len(p) if p is not None else len(ds)
+    err_console.print(f"{ds.name}: {len(ds)} images, {ds.n_classes or 'no'} classes; {n} used; "
+                      f"{len(specs)} models")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task("extracting and scoring", total=len(specs))
+
+        def done(r):
+            status = ("cached" if r.from_cache else f"{r.n_images / max(r.seconds, 1e-9):.0f} img/s") if r.ok \
+                else f"[red]failed[/]: {r.error}"
+            progress.console.print(f"  {r.name}: {status}")
+            progress.advance(task)
+
+        try:
+            result = run_sweep(specs, ds, probe=p, metrics=metrics, cache=FeatureCache(cache_dir),
+                               executor=executor, device=device, batch_size=batch_size, on_model_done=done)
+        except InputError as exc:
+            raise click.ClickException(str(exc)) from exc
+    for prob in ds.problems:
+        err_console.print(f"[yellow]skipped unreadable image[/] {prob.path}: {prob.reason}")
+    return result
+
+
+@click.command()
+@sweep_options
+@click.option("--json", "as_json", is_flag=True)
+def extract(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, as_json) -> None:
+    """Extract (and cache) the features of every model of a zoo on a dataset."""
+    result = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, [])
+    rows = [{"model": r.name, "ok": r.ok, "error": r.error, "images": r.n_images, "feature_dim": r.feature_dim,
+             "cached": r.from_cache, "forward_passes": r.forward_passes, "seconds": r.seconds}
+            for r in result.results]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table("feature extraction", ["model", "images", "dim", "cached", "batches", "seconds"],
+                    [[r["model"], str(r["images"]), str(r["feature_dim"] or "-"), "yes" if r["cached"] else "",
+                      str(r["forward_passes"]), f"{r['seconds']:.2f}"] for r in rows if r["ok"]])
+    if result.failed:
+        raise SystemExit(1 if not result.ok else 0)
+
+
+@click.command()
+@sweep_options
+@click.option("--metric", "metric_names", default="logme", show_default=True,
+              help="A metric, a comma-separated list, or 'all'; the zoo is ranked by the first one "
+                   "(by the Copeland aggregate of every metric with 'all').")
+@click.option("--json", "as_json", is_flag=True)
+def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, metric_names,
+          as_json) -> None:
+    """Extract, score and rank every model of a zoo on a dataset."""
+    from zoorank import metrics as M
+    from zoorank import ranking as R
+
+    names = M.available() if metric_names == "all" else [m.strip() for m in metric_names.split(",") if m.strip()]
+    for name in names:
+        try:
+            M.info(name)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--metric") from exc
+    result = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, names)
+    ok = result.ok
+    computed = [n for n in names if ok and all(n in r.scores for r in ok)]
+    if not ok or not computed:
+        reasons = {n: r.skipped.get(n) for r in ok for n in names if n in r.skipped}
+        raise click.ClickException("no model could be scored" + (f": {reasons}" if reasons else ""))
+    if metric_names == "all" and len(computed) > 1:
+        key, order_scores = "copeland", R.copeland([[r.scores[n] for r in ok] for n in computed])
+    else:
+        key, order_scores = computed[0], np.array([r.scores[computed[0]] for r in ok])
+    order = np.argsort(-order_scores, kind="stable")
+    if as_json:
+        print_json({"ranked_by": key, "ranking": [{"rank": i + 1, "model": ok[j].name, "score": float(order_scores[j]),
+                                                   "scores": ok[j].scores, "params": ok[j].num_params}
+                                                  for i, j in enumerate(order)],
+                    "failed": [{"model": r.name, "error": r.error} for r in result.failed],
+                    "seconds": result.seconds})
+        return
+    shown = computed[:6]
+    print_table(f"ranking by {key} (higher = better)", ["rank", "model", key, *([n for n in shown if n != key]),
+                                                         "params", "cached"],
+                [[str(i + 1), ok[j].name, fmt(float(order_scores[j]), 4),
+                  *[fmt(ok[j].scores[n], 4) for n in shown if n != key], str(ok[j].num_params),
+                  "yes" if ok[j].from_cache else ""] for i, j in enumerate(order)], justify_right_from=2)
+    for r in result.failed:
+        err_console.print(f"[red]{r.name} was not ranked:[/] {r.error}")
+    console.print(f"{len(ok)} models ranked in {result.seconds:.1f} s")

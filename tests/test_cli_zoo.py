@@ -1,0 +1,107 @@
+"""The zoo, extract, score and kb commands end to end, offline, on a real image folder with the real
+ImageNet MobileNetV2 and timm architectures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from zoorank.cli import cli
+from zoorank.zoo import ModelSpec, offline_mobilenet_v2_spec, save_zoo
+
+TIMM = ["resnet18", "mobilenetv3_small_050", "efficientnet_b0", "convnext_atto", "vit_tiny_patch16_224"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def digits_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("digits") / "digits"
+    d = load_digits()
+    for k in range(4):
+        (root / f"digit{k}").mkdir(parents=True)
+        for i, j in enumerate(np.flatnonzero(d.target == k)[:12]):
+            img = (d.images[j] * 255 / 16).astype(np.uint8)
+            Image.fromarray(img).resize((32, 32)).save(root / f"digit{k}" / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def zoo_file(tmp_path_factory):
+    specs = [offline_mobilenet_v2_spec(input_size=32)] + [
+        ModelSpec(name=name, source="timm", ref=name, pretrained=False, input_size=32, seed=i)
+        for i, name in enumerate(TIMM)
+    ]
+    return save_zoo(specs, tmp_path_factory.mktemp("zoo") / "zoo.yaml")
+
+
+def test_score_ranks_a_real_zoo_and_the_second_run_hits_the_cache(zoo_file, digits_folder, tmp_path):
+    cache = tmp_path / "cache"
+    first = run("score", "--zoo", zoo_file, "--data", digits_folder, "--cache", cache, "--metric",
+                "logme,leep,hscore", "--json")
+    assert first.exit_code == 0, first.output
+    out = json.loads(first.output[first.output.index("{"):])
+    assert out["ranked_by"] == "logme" and len(out["ranking"]) == 6 and not out["failed"]
+    scores = [r["score"] for r in out["ranking"]]
+    assert scores == sorted(scores, reverse=True)
+    # the pretrained ImageNet model separates digits better than randomly initialised networks
+    assert out["ranking"][0]["model"] == "mobilenet_v2-imagenet"
+    second = run("extract", "--zoo", zoo_file, "--data", digits_folder, "--cache", cache, "--json")
+    rows = json.loads(second.output[second.output.index("["):])
+    assert all(r["cached"] and r["forward_passes"] == 0 for r in rows)
+    table = run("score", "--zoo", zoo_file, "--data", digits_folder, "--cache", cache, "--metric", "all")
+    assert table.exit_code == 0 and "ranking by copeland" in table.output
+
+
+def test_zoo_commands(tmp_path, zoo_file):
+    z = tmp_path / "z.toml"
+    assert run("zoo", "add", z, "timm:resnet18", "--no-pretrained", "--input-size", "32").exit_code == 0
+    assert run("zoo", "add", z, "torchvision:mobilenet_v3_small", "--name", "mnv3").exit_code == 0
+    dup = run("zoo", "add", z, "timm:resnet18")
+    assert dup.exit_code != 0 and "already has a model named" in dup.output
+    listed = json.loads(run("zoo", "list", z, "--json").output)
+    assert [m["name"] for m in listed] == ["resnet18", "mnv3"]
+    shown = json.loads(run("zoo", "show", zoo_file, "mobilenet_v2-imagenet", "--json").output)
+    assert shown["feature_dim"] == 1280 and shown["source_classes"] == 1000 and shown["params"] == 3504872
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        (lambda p: p / "missing", "not found"),
+        (lambda p: (p / "task" / "a").mkdir(parents=True) or (p / "task" / "b").mkdir() or
+         Image.new("RGB", (8, 8)).save(p / "task" / "a" / "x.png") or p / "task", "has no images"),
+    ],
+    ids=["missing folder", "empty class"],
+)
+def test_bad_data_is_one_clear_line(tmp_path, zoo_file, setup, expected):
+    result = run("score", "--zoo", zoo_file, "--data", setup(tmp_path), "--cache", tmp_path / "c")
+    assert result.exit_code != 0 and expected in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_model_is_reported_and_the_rest_ranked(tmp_path, digits_folder):
+    z = save_zoo([ModelSpec(name="r18", source="timm", ref="resnet18", pretrained=False, input_size=32),
+                  ModelSpec(name="typo", source="timm", ref="resnet5000", pretrained=False)], tmp_path / "z.yaml")
+    result = run("score", "--zoo", z, "--data", digits_folder, "--cache", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    assert "typo was not ranked" in result.output and "resnet5000" in result.output
+    assert "1 models ranked" in result.output
+
+
+def test_kb_record_and_matrix(tmp_path):
+    kb = tmp_path / "kb.sqlite"
+    assert run("kb", "record", "resnet18", "cifar10", "--kind", "finetune_acc", "--value", "0.91", "--kb", kb).exit_code == 0
+    assert run("kb", "record", "vit", "pets", "--kind", "finetune_acc", "--value", "0.88", "--kb", kb).exit_code == 0
+    out = run("kb", "matrix", "--kind", "finetune_acc", "--kb", kb, "--csv", "-").output.splitlines()
+    assert out[0] == "model,cifar10,pets"
+    assert out[1] == "resnet18,0.91," and out[2] == "vit,,0.88"
+    bad = run("kb", "record", "m", "t", "--kind", "finetune_acc", "--value", "nan", "--kb", kb)
+    assert bad.exit_code != 0 and "Traceback" not in bad.output
