@@ -98,7 +98,8 @@ def test_unknown_model_is_reported_and_the_rest_ranked(tmp_path, digits_folder):
 
 def test_kb_record_and_matrix(tmp_path):
     kb = tmp_path / "kb.sqlite"
-    assert run("kb", "record", "resnet18", "cifar10", "--kind", "finetune_acc", "--value", "0.91", "--kb", kb).exit_code == 0
+    first = run("kb", "record", "resnet18", "cifar10", "--kind", "finetune_acc", "--value", "0.91", "--kb", kb)
+    assert first.exit_code == 0
     assert run("kb", "record", "vit", "pets", "--kind", "finetune_acc", "--value", "0.88", "--kb", kb).exit_code == 0
     out = run("kb", "matrix", "--kind", "finetune_acc", "--kb", kb, "--csv", "-").output.splitlines()
     assert out[0] == "model,cifar10,pets"
