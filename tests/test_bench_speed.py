@@ -21,3 +21,15 @@ def test_markdown_section_replaced_in_place(tmp_path):
     assert p.read_text() == "# B\n\nbefore\n<!-- x:start -->\nnew\n<!-- x:end -->\nafter\n"
     S.write_markdown_section(p, "y", "other")
     assert p.read_text().endswith("<!-- y:start -->\nother\n<!-- y:end -->\n")
+
+
+def test_extraction_benchmark_measures_cold_and_warm(tmp_path):
+    from zoorank.bench import extract_speed as E
+
+    timings = E.measure(n_images=20, input_size=32, batch_size=8)
+    assert [t.model for t in timings] == ["mobilenet_v2-imagenet", *E.TIMM_ARCHS]
+    for t in timings:
+        assert t.images == 20 and t.cold_seconds > t.warm_seconds > 0
+        assert t.images_per_second > 0 and t.cache_speedup > 1
+    text = E.markdown(timings, 20, 32, "cmd", "machine")
+    assert text.count("| mobilenet_v2-imagenet |") == 1 and "cache speed-up" in text

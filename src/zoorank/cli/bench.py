@@ -14,7 +14,7 @@ from zoorank.cli._common import console, err_console, fmt, print_json, print_tab
 
 @click.group()
 def bench() -> None:
-    """Benchmarks: metric speed (and ZooBench, later)."""
+    """Benchmarks: metric speed, extraction throughput (and ZooBench, later)."""
 
 
 def _progress() -> Progress:
@@ -141,4 +141,28 @@ def bench_metrics(size, metric_names, repeat, scaling, seed, write_path, as_json
               ("" if metric_names == "all" else f" --metric {metric_names}") + \
               (" --scaling" if scaling else "") + f" --repeat {repeat} --write {write_path}"
         S.write_markdown_section(Path(write_path), "metric-speed", _speed_markdown(timings, scaling_results, cmd))
+        console.print(f"wrote {write_path}")
+
+
+@bench.command("extract")
+@click.option("--images", "n_images", default=1000, show_default=True, help="Number of images.")
+@click.option("--size", "input_size", default=64, show_default=True, help="Image and model input size (px).")
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--write", "write_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the table into this Markdown file (its 'extraction-speed' section).")
+def bench_extract(n_images, input_size, batch_size, write_path) -> None:
+    """Extraction throughput (images/s) per model and the feature cache's speed-up."""
+    from zoorank.bench import extract_speed as E
+
+    with _progress() as progress:
+        task = progress.add_task("extracting", total=len(E.TIMM_ARCHS) + 1)
+        timings = E.measure(n_images, input_size, batch_size, progress=lambda _n: progress.advance(task))
+    print_table(f"feature extraction, {n_images} images at {input_size} px",
+                ["model", "params", "dim", "images/s", "cold (s)", "warm (s)", "cache speed-up"],
+                [[t.model, f"{t.params:,}", str(t.feature_dim), f"{t.images_per_second:.0f}", f"{t.cold_seconds:.2f}",
+                  f"{t.warm_seconds:.4f}", f"{t.cache_speedup:.0f}x"] for t in timings])
+    if write_path:
+        cmd = f"zoorank bench extract --images {n_images} --size {input_size} --write {write_path}"
+        S.write_markdown_section(Path(write_path), "extraction-speed",
+                                 E.markdown(timings, n_images, input_size, cmd, S.machine_line()))
         console.print(f"wrote {write_path}")
