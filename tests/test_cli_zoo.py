@@ -56,8 +56,19 @@ def test_score_ranks_a_real_zoo_and_the_second_run_hits_the_cache(zoo_file, digi
     second = run("extract", "--zoo", zoo_file, "--data", digits_folder, "--cache", cache, "--json")
     rows = json.loads(second.output[second.output.index("["):])
     assert all(r["cached"] and r["forward_passes"] == 0 for r in rows)
-    table = run("score", "--zoo", zoo_file, "--data", digits_folder, "--cache", cache, "--metric", "all")
+    kb = tmp_path / "kb.sqlite"
+    table = run("score", "--zoo", zoo_file, "--data", digits_folder, "--cache", cache, "--metric", "all",
+                "--kb", kb, "--task", "digits4")
     assert table.exit_code == 0 and "ranking by copeland" in table.output
+    from zoorank.store import KnowledgeBase
+
+    with KnowledgeBase(kb) as base:
+        m = base.matrix("metric:logme")
+        assert m.tasks == ["digits4"] and len(m.models) == 6
+        logme = dict(zip(m.models, m.values[:, 0], strict=True))
+        assert logme["mobilenet_v2-imagenet"] == pytest.approx(out["ranking"][0]["score"])
+        assert base.model("mobilenet_v2-imagenet").params == 3504872
+        assert base.task("digits4").n_classes == 4
 
 
 def test_zoo_commands(tmp_path, zoo_file):

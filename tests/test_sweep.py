@@ -168,3 +168,16 @@ def test_ray_executor_gives_identical_scores(folder, tmp_path):
     for a, b in zip(local.ok, remote.ok, strict=True):
         assert not b.from_cache
         assert a.scores == pytest.approx(b.scores, rel=1e-6)
+
+
+def test_process_executor_gives_identical_scores(folder, tmp_path):
+    ds = from_folder(folder)
+    p = probe(ds, seed=0)
+    specs = zoo_specs()
+    local = run_sweep(specs, ds, probe=p, metrics=METRICS, cache=FeatureCache(tmp_path / "local"))
+    pooled = run_sweep(specs, ds, probe=p, metrics=METRICS, cache=FeatureCache(tmp_path / "proc"),
+                       executor="process")
+    assert [r.name for r in pooled.results] == [r.name for r in local.results]
+    assert [r.ok for r in pooled.results] == [r.ok for r in local.results]
+    for a, b in zip(local.ok, pooled.ok, strict=True):
+        assert a.scores == pytest.approx(b.scores, rel=1e-6)

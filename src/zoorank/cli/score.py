@@ -88,9 +88,12 @@ def extract(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, 
 @click.option("--metric", "metric_names", default="logme", show_default=True,
               help="A metric, a comma-separated list, or 'all'; the zoo is ranked by the first one "
                    "(by the Copeland aggregate of every metric with 'all').")
+@click.option("--kb", "kb_path", default=None, metavar="PATH|URL",
+              help="Also record every score (kind metric:<name>) in this knowledge base.")
+@click.option("--task", "task_name", default=None, help="Task name in the knowledge base (default: the dataset's).")
 @click.option("--json", "as_json", is_flag=True)
 def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, metric_names,
-          as_json) -> None:
+          kb_path, task_name, as_json) -> None:
     """Extract, score and rank every model of a zoo on a dataset."""
     from zoorank import metrics as M
     from zoorank import ranking as R
@@ -102,6 +105,14 @@ def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, ba
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="--metric") from exc
     result = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, names)
+    if kb_path is not None:
+        from zoorank.cli.kb import open_kb
+        from zoorank.data import open_dataset
+        from zoorank.zoo.sweep import record_to_kb
+
+        with open_kb(kb_path) as base:
+            n = record_to_kb(base, result, open_dataset(data_path), read_zoo(zoo_file), task=task_name)
+        err_console.print(f"recorded {n} scores in {kb_path}")
     ok = result.ok
     computed = [n for n in names if ok and all(n in r.scores for r in ok)]
     if not ok or not computed:

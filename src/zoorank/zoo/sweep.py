@@ -282,3 +282,25 @@ def run_sweep(
     score_pool(out, dataset, cache, names)
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def record_to_kb(kb, result: SweepResult, dataset: ImageDataset, specs: Sequence[ModelSpec], *,
+                 task: str | None = None, probe: Probe | None = None) -> int:
+    """Store a sweep in the knowledge base: each model (identity, params, layers, ...), the task (class and
+    sample counts) and every score as ``metric:<name>``. Returns the number of results recorded."""
+    task = task or dataset.name
+    by_name = {s.name: s for s in specs}
+    with kb.transaction():
+        kb.add_task(task, identity=dataset.identity, n_classes=dataset.n_classes or None,
+                    n_samples=len(dataset), description=None)
+        for r in result.ok:
+            spec = by_name.get(r.name)
+            kb.add_model(r.name, identity=r.identity, architecture=spec.ref if spec else None,
+                         source=spec.source if spec else None, params=r.num_params, layers=r.num_layers,
+                         feature_dim=r.feature_dim)
+        provenance = {"by": "zoorank score", "probe": probe.identity if probe is not None else "all",
+                      "n_images": None}
+        rows = [{"model": r.name, "task": task, "kind": f"metric:{m}", "value": v,
+                 "provenance": {**provenance, "n_images": r.n_images}}
+                for r in result.ok for m, v in r.scores.items()]
+        return kb.record_many(rows)
