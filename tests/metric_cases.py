@@ -16,18 +16,8 @@ def case(n=300, d=72, c=4, *, separation=1.0, seed=0, effective_dim=32, n_source
 
 
 def call(name, X, y, P, G, **params):
-    """Call metric ``name`` with the inputs it needs (and a fixed seed where it has one)."""
-    info = M.info(name)
-    kwargs = dict(params)
-    if name == "ped":
-        kwargs.setdefault("general_features", G)
-    return M.compute(
-        name,
-        X if info.needs_features else None,
-        y if info.needs_labels else None,
-        source_probs=P if info.needs_source_probs else None,
-        **kwargs,
-    )
+    """Call metric ``name`` with the inputs it needs (``compute_available`` drops the others)."""
+    return M.compute_available(name, X, y, source_probs=P, general_features=G, **params)
 
 
 def relabel(y, perm):

@@ -115,3 +115,13 @@ def test_degenerate_input_is_finite_or_clear_error(name, which):
             assert name in str(exc)
             return
     assert isinstance(value, float) and np.isfinite(value)
+
+
+def test_compute_available_names_what_is_missing():
+    X, y, P, G = case()
+    assert M.missing_inputs("ped", features=X, labels=y) == ["general_features"]
+    assert M.missing_inputs("leep", features=X, labels=y, source_probs=P) == []
+    with pytest.raises(InputError, match="leep: needs source_probs"):
+        M.compute_available("leep", X, y)
+    # inputs a metric does not use are ignored
+    assert M.compute_available("logme", X, y, source_probs=P, general_features=G) == M.logme(X, y)

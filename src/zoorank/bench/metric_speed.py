@@ -54,34 +54,21 @@ class Timing:
         return None if ref is None else ref / max(self.seconds, 1e-9)
 
 
-def _inputs(name: str, n: int, d: int, c: int, seed: int):
-    from zoorank.bench.synthetic import make_task
-
-    task = make_task(n, d, c, seed=seed, n_source_classes=1000 if n >= 1000 else 50,
-                     n_general=min(2000, 4 * n))
-    kwargs = {"general_features": task.general_features} if name == "ped" else {}
-    if name == "nce":
-        # NCE consumes hard source labels; the reference was timed on argmax labels given to it.
-        kwargs["source_labels"] = task.source_probs.argmax(axis=1)
-    return task, kwargs
-
-
 def measure_here(name: str, n: int, d: int, c: int, *, seed: int = 0, repeat: int = 3) -> Timing:
     """Time metric ``name`` in this process (the subprocess entry point)."""
     from zoorank import metrics
+    from zoorank.bench.synthetic import make_task
 
-    task, kwargs = _inputs(name, n, d, c, seed)
-    info = metrics.info(name)
+    task = make_task(n, d, c, seed=seed, n_source_classes=1000 if n >= 1000 else 50, n_general=min(2000, 4 * n))
+    kwargs = {"source_probs": task.source_probs, "general_features": task.general_features}
+    if name == "nce":
+        # NCE consumes hard source labels; the reference was timed on argmax labels given to it.
+        kwargs = {"source_labels": task.source_probs.argmax(axis=1)}
     runs, score = [], math.nan
     for _ in range(repeat):
         t0 = time.perf_counter()
-        score = metrics.compute(
-            name,
-            task.features if info.needs_features else None,
-            task.labels if info.needs_labels else None,
-            source_probs=task.source_probs if info.needs_source_probs and "source_labels" not in kwargs else None,
-            **kwargs,
-        )
+        score = (metrics.nce(None, task.labels, **kwargs) if name == "nce"
+                 else metrics.compute_available(name, task.features, task.labels, **kwargs))
         runs.append(time.perf_counter() - t0)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return Timing(name, n, d, c, statistics.median(runs), runs, peak_mb, float(score))

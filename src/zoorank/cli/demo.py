@@ -17,17 +17,13 @@ def score_zoo(zoo, names: list[str]) -> tuple[dict[str, np.ndarray], dict[str, f
     scores, seconds, failed = {}, {}, {}
     feats = [m.features for m in zoo.models]
     for name in names:
-        info = M.info(name)
         t0 = time.perf_counter()
         try:
-            if info.pool_func is not None:
+            if M.info(name).pool_func is not None:
                 s = M.compute_pool(name, feats, zoo.probe_labels)
             else:
-                s = np.array([
-                    M.compute(name, m.features, zoo.probe_labels if info.needs_labels else None,
-                              source_probs=m.source_probs if info.needs_source_probs else None,
-                              **({"general_features": m.general_features} if name == "ped" else {}))
-                    for m in zoo.models])
+                s = np.array([M.compute_available(name, m.features, zoo.probe_labels, source_probs=m.source_probs,
+                                                  general_features=m.general_features) for m in zoo.models])
         except Exception as exc:  # one metric failing must not hide the others
             failed[name] = f"{type(exc).__name__}: {exc}"
             continue

@@ -61,24 +61,18 @@ def score_cmd(features_path, labels_path, probs_path, general_path, metric_names
     results, skipped = [], []
     for name in names:
         try:
-            info = M.info(name)
+            missing = M.missing_inputs(name, features=X, labels=y, source_probs=P, general_features=G)
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="--metric") from exc
-        missing = [w for w, need, have in (("--features", info.needs_features, X is not None),
-                                           ("--labels", info.needs_labels, y is not None),
-                                           ("--source-probs", info.needs_source_probs, P is not None))
-                   if need and not have]
-        if name == "ped" and G is None:
-            missing.append("--general-features")
         if missing:
+            options = ", ".join("--" + m.replace("_", "-") for m in missing)
             if explicit:
-                raise click.UsageError(f"{name} needs {', '.join(missing)}")
-            skipped.append((name, f"needs {', '.join(missing)}"))
+                raise click.UsageError(f"{name} needs {options}")
+            skipped.append((name, f"needs {options}"))
             continue
-        params = {"general_features": G} if name == "ped" else {}
         t0 = time.perf_counter()
         try:
-            value = M.compute(name, X, y if info.needs_labels else None, source_probs=P, **params)
+            value = M.compute_available(name, X, y, source_probs=P, general_features=G)
         except InputError as exc:
             if explicit:
                 raise click.ClickException(str(exc)) from exc

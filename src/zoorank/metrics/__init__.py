@@ -13,7 +13,15 @@ transferability, always.
 paper's cross-model score for ETran and NCTI). Bad input raises :class:`zoorank.InputError`.
 """
 
-from zoorank.metrics._registry import MetricInfo, available, compute, compute_pool, info
+from zoorank.metrics._registry import (
+    MetricInfo,
+    available,
+    compute,
+    compute_available,
+    compute_pool,
+    info,
+    missing_inputs,
+)
 from zoorank.metrics.etran import energy, etran
 from zoorank.metrics.fda import fda
 from zoorank.metrics.gbc import gbc
@@ -34,6 +42,7 @@ __all__ = [
     "MetricInfo",
     "available",
     "compute",
+    "compute_available",
     "compute_pool",
     "energy",
     "etran",
@@ -44,6 +53,7 @@ __all__ = [
     "leep",
     "lfc",
     "logme",
+    "missing_inputs",
     "nce",
     "ncti",
     "nleep",

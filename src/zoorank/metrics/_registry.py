@@ -32,6 +32,7 @@ class MetricInfo:
     needs_labels: bool = True
     needs_features: bool = True
     needs_source_probs: bool = False
+    needs_general_features: bool = False  # a general feature distribution of the model (PED)
     stochastic: bool = False  # depends on a seed (``random_state`` parameter)
     invariances: frozenset[str] = field(default_factory=frozenset)
     paper: str = ""
@@ -49,6 +50,7 @@ def register(
     needs_labels: bool = True,
     needs_features: bool = True,
     needs_source_probs: bool = False,
+    needs_general_features: bool = False,
     stochastic: bool = False,
     invariances: Sequence[str] = (),
 ):
@@ -68,6 +70,7 @@ def register(
             needs_labels=needs_labels,
             needs_features=needs_features,
             needs_source_probs=needs_source_probs,
+            needs_general_features=needs_general_features,
             stochastic=stochastic,
             invariances=frozenset(invariances),
         )
@@ -110,6 +113,33 @@ def compute(name: str, features=None, labels=None, *, source_probs=None, **param
     # Each metric validates its own inputs (and says what is missing), so calling it by name and
     # calling the function directly fail the same way.
     return info(name).func(features, labels, source_probs=source_probs, **params)
+
+
+def missing_inputs(name: str, *, features=None, labels=None, source_probs=None, general_features=None) -> list[str]:
+    """The inputs metric ``name`` needs that are None among those given (empty when it can run)."""
+    entry = info(name)
+    needs = (("features", entry.needs_features, features), ("labels", entry.needs_labels, labels),
+             ("source_probs", entry.needs_source_probs, source_probs),
+             ("general_features", entry.needs_general_features, general_features))
+    return [what for what, needed, value in needs if needed and value is None]
+
+
+def compute_available(name: str, features=None, labels=None, *, source_probs=None, general_features=None,
+                      **params) -> float:
+    """Call metric ``name`` with the inputs it uses, taken from those given (the others are ignored).
+
+    Lets a caller that holds everything it has about a model (features, labels, source probabilities,
+    a general feature distribution) score it with any metric; InputError names what is missing.
+    """
+    entry = info(name)
+    missing = missing_inputs(name, features=features, labels=labels, source_probs=source_probs,
+                             general_features=general_features)
+    if missing:
+        raise InputError(f"{name}: needs {', '.join(missing)}")
+    if entry.needs_general_features:
+        params["general_features"] = general_features
+    return entry.func(features if entry.needs_features else None, labels if entry.needs_labels else None,
+                      source_probs=source_probs if entry.needs_source_probs else None, **params)
 
 
 def compute_pool(name: str, features_list, labels=None, *, source_probs=None, **params) -> np.ndarray:

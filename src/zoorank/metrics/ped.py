@@ -91,6 +91,7 @@ def ped_move(
     paper=_PAPER,
     needs_labels=True,
     needs_features=True,
+    needs_general_features=True,
     invariances=(),
 )
 def ped(

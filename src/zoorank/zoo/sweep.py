@@ -64,20 +64,15 @@ def score_features(features, logits, labels, metric_names: Iterable[str]) -> tup
     scores, skipped = {}, {}
     probs = None if logits is None else _softmax(logits)
     for name in metric_names:
-        info = M.info(name)
-        if info.needs_labels and labels is None:
-            skipped[name] = "needs labels"
-        elif info.needs_source_probs and probs is None:
-            skipped[name] = "needs source-head logits (this model has no head)"
-        elif name == "ped":
-            skipped[name] = "needs general_features (a general feature distribution of the model)"
-        else:
-            try:
-                scores[name] = M.compute(name, features if info.needs_features else None,
-                                         labels if info.needs_labels else None,
-                                         source_probs=probs if info.needs_source_probs else None)
-            except InputError as exc:
-                skipped[name] = str(exc)
+        missing = M.missing_inputs(name, features=features, labels=labels, source_probs=probs)
+        if missing:
+            skipped[name] = "needs " + ", ".join(
+                "source-head logits (this model has no head)" if m == "source_probs" else m for m in missing)
+            continue
+        try:
+            scores[name] = M.compute_available(name, features, labels, source_probs=probs)
+        except InputError as exc:
+            skipped[name] = str(exc)
     return scores, skipped
 
 
