@@ -135,3 +135,12 @@ def test_compute_pool_with_source_probs():
     np.testing.assert_allclose(M.compute_pool("leep", [None, None], y, source_probs=probs), expected)
     with pytest.raises(InputError, match="2 models"):
         M.compute_pool("leep", [None, None], y, source_probs=probs[:1])
+
+
+def test_softmax_of_logits():
+    logits = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]])
+    p = M.softmax(logits)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    np.testing.assert_allclose(p[0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(M.softmax(logits + 7.5), p)  # shift-invariant per row
+    np.testing.assert_allclose(p[1], np.exp([1, 2, 3]) / np.exp([1, 2, 3]).sum())

@@ -430,14 +430,6 @@ class Method(Protocol):
     def scores(self, task: str, context: TaskContext) -> np.ndarray: ...
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64 (max-shifted)."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 class MetricMethod:
     """A transferability metric of :mod:`zoorank.metrics` as a ranking method.
 
@@ -471,9 +463,9 @@ class MetricMethod:
             if headless:
                 raise MethodSkipped(f"{self.name} needs source-head logits; headless model(s): "
                                     f"{', '.join(headless[:3])}{' ...' if len(headless) > 3 else ''}")
-            probs = [softmax(lg) for _, lg in pairs]
+            probs = [M.softmax(lg) for _, lg in pairs]
         params = dict(self.params)
-        if self.name == "ped" and "general_features" not in params:
+        if info.needs_general_features and "general_features" not in params:
             general = [context.general_features(m) for m in models]
             if any(g is None for g in general):
                 raise MethodSkipped("ped needs general_features (each model's features on a general data set); "

@@ -13,6 +13,7 @@ transferability, always.
 paper's cross-model score for ETran and NCTI). Bad input raises :class:`zoorank.InputError`.
 """
 
+from zoorank.metrics._probs import softmax
 from zoorank.metrics._registry import (
     MetricInfo,
     available,
@@ -62,5 +63,6 @@ __all__ = [
     "ped",
     "reg_hscore",
     "sfda",
+    "softmax",
     "transrate",
 ]

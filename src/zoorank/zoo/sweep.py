@@ -49,20 +49,12 @@ class ModelResult:
     skipped: dict[str, str] = field(default_factory=dict)  # metric -> why it was not computed
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64)
-    z -= z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
-
-
 def score_features(features, logits, labels, metric_names: Iterable[str]) -> tuple[dict, dict]:
     """Per-model metric scores from one model's arrays: ``(scores, skipped reasons)``.
 
     Pool forms are left to the caller (see :func:`score_pool`)."""
     scores, skipped = {}, {}
-    probs = None if logits is None else _softmax(logits)
+    probs = None if logits is None else M.softmax(logits)
     for name in metric_names:
         missing = M.missing_inputs(name, features=features, labels=labels, source_probs=probs)
         if missing:
