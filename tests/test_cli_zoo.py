@@ -117,3 +117,36 @@ def test_kb_record_and_matrix(tmp_path):
     assert out[1] == "resnet18,0.91," and out[2] == "vit,,0.88"
     bad = run("kb", "record", "m", "t", "--kind", "finetune_acc", "--value", "nan", "--kb", kb)
     assert bad.exit_code != 0 and "Traceback" not in bad.output
+
+
+def test_rank_by_first_metric_over_the_models_that_have_it(tmp_path, digits_folder):
+    z = save_zoo([ModelSpec(name="head", source="timm", ref="resnet18", pretrained=False, input_size=32),
+                  ModelSpec(name="headless", source="timm", ref="resnet18", pretrained=False, input_size=32,
+                            num_classes=0)], tmp_path / "z.yaml")
+    result = run("score", "--zoo", z, "--data", digits_folder, "--cache", tmp_path / "c", "--metric", "leep,logme",
+                 "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output[result.output.index("{"):])
+    assert out["ranked_by"] == "leep" and [r["model"] for r in out["ranking"]] == ["head"]
+    assert out["not_ranked"][0]["model"] == "headless" and "logits" in out["not_ranked"][0]["reason"]
+
+
+def test_knowledge_base_clash_is_one_line_after_the_ranking(tmp_path, digits_folder, zoo_file):
+    other = tmp_path / "other" / "digits"  # same folder name, different content
+    (other / "a").mkdir(parents=True)
+    (other / "b").mkdir()
+    for k in range(8):
+        Image.new("RGB", (32, 32), (30 * k, 0, 0)).save(other / ("a" if k % 2 else "b") / f"{k}.png")
+    kb = tmp_path / "kb.sqlite"
+    args = ["--zoo", zoo_file, "--cache", tmp_path / "c", "--metric", "hscore", "--kb", kb]
+    assert run("score", "--data", digits_folder, *args).exit_code == 0
+    clash = run("score", "--data", other, *args)
+    assert clash.exit_code != 0 and "ranking by hscore" in clash.output
+    assert "--task" in clash.output and "Traceback" not in clash.output
+    probe_run = run("score", "--data", digits_folder, *args, "--probe", "12", "--task", "digits-probe")
+    assert probe_run.exit_code == 0, probe_run.output
+    from zoorank.store import KnowledgeBase
+
+    with KnowledgeBase(kb) as base:
+        (res,) = base.results(model="mobilenet_v2-imagenet", task="digits-probe", kind="metric:hscore")
+        assert res.provenance["probe"] != "all" and res.provenance["n_images"] == 12

@@ -633,3 +633,12 @@ def test_split_stratified_disjoint_deterministic() -> None:
 def test_split_rejects_bad_fraction(fraction) -> None:
     with pytest.raises(InputError, match="test_fraction must be a number strictly between 0 and 1"):
         data.split(_imbalanced([4, 4]), fraction)
+
+
+def test_from_arrays_leaves_the_callers_array_writable():
+    from zoorank.data import from_arrays as _from_arrays
+
+    a = np.zeros((4, 8, 8, 3), dtype=np.uint8)
+    ds = _from_arrays(a, [0, 1, 0, 1])
+    a[0, 0, 0, 0] = 255  # still writable, and the dataset keeps its own copy
+    assert np.asarray(ds.load(0))[0, 0, 0] == 0

@@ -125,3 +125,30 @@ def test_compute_available_names_what_is_missing():
         M.compute_available("leep", X, y)
     # inputs a metric does not use are ignored
     assert M.compute_available("logme", X, y, source_probs=P, general_features=G) == M.logme(X, y)
+
+
+@pytest.mark.parametrize("name", ["energy", "etran", "fda", "sfda", "ncti", "ped"])
+def test_views_of_the_callers_data_are_never_modified(name):
+    torch = pytest.importorskip("torch")
+    X, y, P, G = case()
+    t = torch.from_numpy(X.copy())  # np.asarray(t) is a zero-copy view
+    before = t.clone()
+    value = call(name, t, y, P, G)
+    assert torch.equal(t, before) and value == pytest.approx(call(name, X, y, P, G), rel=1e-12)
+    ro = X.copy()
+    ro.setflags(write=False)
+    assert call(name, ro, y, P, G) == pytest.approx(value, rel=1e-12)
+
+
+def test_huge_label_is_refused_before_allocating():
+    X, y, _, _ = case()
+    y = y.copy()
+    y[0] = 10**12
+    with pytest.raises(InputError, match="largest label"):
+        M.logme(X, y)
+
+
+def test_pactran_variants_take_source_probs_by_name():
+    X, y, P, _ = case()
+    assert M.compute_available("pactran", X, y, source_probs=P, variant="dirichlet") == pytest.approx(
+        M.pactran(None, y, source_probs=P, variant="dirichlet"))

@@ -129,3 +129,11 @@ def test_aggregations_are_consistent(n, m, seed):
 def test_bad_input(call):
     with pytest.raises(InputError):
         call()
+
+
+def test_pearson_of_tiny_and_huge_scores():
+    p, t = np.array([0.3, -1.2, 0.5, 2.0]), np.array([0.1, 0.4, 0.2, 0.3])
+    expected = R.pearson(p, t)
+    assert abs(expected) < 0.5
+    assert R.pearson(p * 1e-170, t) == pytest.approx(expected)
+    assert R.pearson(p * 1e160, t) == pytest.approx(expected)

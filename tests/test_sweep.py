@@ -181,3 +181,28 @@ def test_process_executor_gives_identical_scores(folder, tmp_path):
     assert [r.ok for r in pooled.results] == [r.ok for r in local.results]
     for a, b in zip(local.ok, pooled.ok, strict=True):
         assert a.scores == pytest.approx(b.scores, rel=1e-6)
+
+
+def test_unreadable_images_are_known_on_a_cache_hit(folder, tmp_path):
+    ds = from_folder(folder)
+    cache = FeatureCache(tmp_path / "cache")
+    first = run_sweep(zoo_specs()[:1], ds, metrics=["logme"], cache=cache)
+    second = run_sweep(zoo_specs()[:1], from_folder(folder), metrics=["logme"], cache=cache)
+    assert second.results[0].from_cache
+    assert first.results[0].unreadable == second.results[0].unreadable and len(second.results[0].unreadable) == 1
+
+
+def test_a_dead_worker_is_a_failed_model_not_a_dead_sweep():
+    from zoorank.zoo.sweep import _worker_failure
+
+    r = _worker_failure((zoo_specs()[0], None), RuntimeError("killed\nmore"))
+    assert not r.ok and r.name == "resnet18" and r.error == "worker failed: RuntimeError: killed"
+
+
+def test_probe_of_another_dataset_is_refused(folder, tmp_path):
+    from zoorank import InputError
+    from zoorank.data import from_arrays
+
+    other = from_arrays(np.zeros((6, 8, 8), dtype=np.uint8), [0, 1, 0, 1, 0, 1])
+    with pytest.raises(InputError, match="another dataset"):
+        run_sweep(zoo_specs()[:1], from_folder(folder), probe=probe(other, seed=0), metrics=["logme"])

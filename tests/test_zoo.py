@@ -481,3 +481,23 @@ def test_hub_unreachable_is_one_clear_line_and_identity_is_stable_across_process
     msg = out["hf:google/vit-base-patch16-224"]
     assert msg.startswith("model 'google/vit-base-patch16-224' could not be fetched from the Hugging Face hub"), msg
     assert "hf:/path/to/DIR" in msg and "\n" not in msg
+
+
+def test_trusted_pickle_that_cannot_be_unpickled_is_a_clear_error(tmp_path):
+    path = tmp_path / "net.pt"
+    # a pickle referring to a class that does not exist here: torch.load can only fail on it
+    path.write_bytes(pickle.dumps(_Unimportable()).replace(b"_Unimportable", b"_NotAClass___"))
+    with pytest.raises(InputError, match=r"cannot unpickle net\.pt"):
+        load_model(ModelSpec(name="p", source="local", ref=str(path), trust=True))
+
+
+class _Unimportable:
+    pass
+
+
+def test_a_head_of_zero_classes_means_no_logits():
+    m = load_model(ModelSpec(name="tv0", source="torchvision", ref="resnet18", pretrained=False, num_classes=0,
+                             input_size=32))
+    assert m.num_classes is None
+    feats, logits = m.features_and_logits(torch.zeros(2, 3, 32, 32))
+    assert logits is None and feats.shape == (2, 512)

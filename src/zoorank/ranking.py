@@ -88,6 +88,7 @@ def pearson(pred, truth) -> float:
     if _constant(p) or _constant(t):
         return 0.0
     pc, tc = p - p.mean(), t - t.mean()
+    pc, tc = pc / np.abs(pc).max(), tc / np.abs(tc).max()  # no under/overflow for tiny or huge scores
     r = float(pc @ tc / np.sqrt((pc @ pc) * (tc @ tc)))
     return float(np.clip(r, -1.0, 1.0))
 

@@ -14,7 +14,17 @@ from zoorank.cli.zoo import zoo
 from zoorank.errors import InputError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """A click group whose commands report :class:`InputError` as one clear line (no traceback)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="zoorank")
 def cli() -> None:
     """Rank a zoo of pre-trained models for a new dataset without fine-tuning them all."""
@@ -30,7 +40,4 @@ cli.add_command(kb)
 
 
 def main() -> None:
-    try:
-        cli(standalone_mode=True)
-    except InputError as exc:  # pragma: no cover - click handles it in standalone mode
-        raise click.ClickException(str(exc)) from exc
+    cli()

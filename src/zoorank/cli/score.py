@@ -61,7 +61,12 @@ def _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, bat
             raise click.ClickException(str(exc)) from exc
     for prob in ds.problems:
         err_console.print(f"[yellow]skipped unreadable image[/] {prob.path}: {prob.reason}")
-    return result
+    unreadable = sorted({i for r in result.ok for i in r.unreadable} - {prob.index for prob in ds.problems})
+    if unreadable:  # found in a worker process or in an earlier, cached run
+        shown = ", ".join(str(ds.ref(i)) for i in unreadable[:5])
+        err_console.print(f"[yellow]skipped {len(unreadable)} unreadable image(s)[/]: {shown}"
+                          f"{' ...' if len(unreadable) > 5 else ''}")
+    return result, ds, p
 
 
 @click.command()
@@ -69,7 +74,7 @@ def _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, bat
 @click.option("--json", "as_json", is_flag=True)
 def extract(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, as_json) -> None:
     """Extract (and cache) the features of every model of a zoo on a dataset."""
-    result = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, [])
+    result, _, _ = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, [])
     rows = [{"model": r.name, "ok": r.ok, "error": r.error, "images": r.n_images, "feature_dim": r.feature_dim,
              "cached": r.from_cache, "forward_passes": r.forward_passes, "seconds": r.seconds}
             for r in result.results]
@@ -104,38 +109,52 @@ def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, ba
             M.info(name)
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="--metric") from exc
-    result = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, names)
-    if kb_path is not None:
-        from zoorank.cli.kb import open_kb
-        from zoorank.data import open_dataset
-        from zoorank.zoo.sweep import record_to_kb
-
-        with open_kb(kb_path) as base:
-            n = record_to_kb(base, result, open_dataset(data_path), read_zoo(zoo_file), task=task_name)
-        err_console.print(f"recorded {n} scores in {kb_path}")
-    ok = result.ok
-    computed = [n for n in names if ok and all(n in r.scores for r in ok)]
-    if not ok or not computed:
-        reasons = {n: r.skipped.get(n) for r in ok for n in names if n in r.skipped}
-        raise click.ClickException("no model could be scored" + (f": {reasons}" if reasons else ""))
-    if metric_names == "all" and len(computed) > 1:
-        key, order_scores = "copeland", R.copeland([[r.scores[n] for r in ok] for n in computed])
+    result, ds, p = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, names)
+    if metric_names == "all":
+        common = [n for n in names if result.ok and all(n in r.scores for r in result.ok)]
+        if len(common) > 1:
+            key = "copeland"
+            ok = result.ok
+            order_scores = R.copeland([[r.scores[n] for r in ok] for n in common])
+        else:
+            key = common[0] if common else None
     else:
-        key, order_scores = computed[0], np.array([r.scores[computed[0]] for r in ok])
+        key = names[0]
+    if key != "copeland":
+        ok = [r for r in result.ok if key is not None and key in r.scores]
+        if not ok:
+            reasons = sorted({r.skipped.get(key, "") for r in result.ok} - {""}) if key else []
+            raise click.ClickException(f"no model could be scored with {key or 'any metric'}"
+                                       + (f": {'; '.join(reasons)}" if reasons else ""))
+        order_scores = np.array([r.scores[key] for r in ok])
+    ranked_ids = {id(r) for r in ok}
+    unranked = [r for r in result.ok if id(r) not in ranked_ids]
+    shown = [n for n in names if n != key and all(n in r.scores for r in ok)][:5]
     order = np.argsort(-order_scores, kind="stable")
     if as_json:
         print_json({"ranked_by": key, "ranking": [{"rank": i + 1, "model": ok[j].name, "score": float(order_scores[j]),
                                                    "scores": ok[j].scores, "params": ok[j].num_params}
                                                   for i, j in enumerate(order)],
+                    "not_ranked": [{"model": r.name, "reason": r.skipped.get(key, "")} for r in unranked],
                     "failed": [{"model": r.name, "error": r.error} for r in result.failed],
                     "seconds": result.seconds})
-        return
-    shown = computed[:6]
-    print_table(f"ranking by {key} (higher = better)", ["rank", "model", key, *([n for n in shown if n != key]),
-                                                         "params", "cached"],
-                [[str(i + 1), ok[j].name, fmt(float(order_scores[j]), 4),
-                  *[fmt(ok[j].scores[n], 4) for n in shown if n != key], str(ok[j].num_params),
-                  "yes" if ok[j].from_cache else ""] for i, j in enumerate(order)], justify_right_from=2)
-    for r in result.failed:
-        err_console.print(f"[red]{r.name} was not ranked:[/] {r.error}")
-    console.print(f"{len(ok)} models ranked in {result.seconds:.1f} s")
+    else:
+        print_table(f"ranking by {key} (higher = better)", ["rank", "model", key, *shown, "params", "cached"],
+                    [[str(i + 1), ok[j].name, fmt(float(order_scores[j]), 4),
+                      *[fmt(ok[j].scores[n], 4) for n in shown], str(ok[j].num_params),
+                      "yes" if ok[j].from_cache else ""] for i, j in enumerate(order)], justify_right_from=2)
+        for r in unranked:
+            err_console.print(f"[yellow]{r.name} has no {key} score:[/] {r.skipped.get(key, '')}")
+        for r in result.failed:
+            err_console.print(f"[red]{r.name} was not ranked:[/] {r.error}")
+        console.print(f"{len(ok)} models ranked in {result.seconds:.1f} s")
+    if kb_path is not None:
+        from zoorank.cli.kb import open_kb
+        from zoorank.zoo.sweep import record_to_kb
+
+        with open_kb(kb_path) as base:
+            try:
+                n = record_to_kb(base, result, ds, read_zoo(zoo_file), task=task_name, probe=p)
+            except InputError as exc:
+                raise click.ClickException(f"{exc} (choose another name with --task)") from exc
+        err_console.print(f"recorded {n} scores in {kb_path}")

@@ -377,7 +377,7 @@ def from_arrays(images: Any, labels: Sequence[Any] | np.ndarray | None = None, *
             raise InputError(f"{name}: integer images must lie in 0..255 (got {lo}..{hi}); use uint8 or floats "
                              "in [0, 1]")
         arr = arr.astype(np.uint8)
-    arr = np.ascontiguousarray(arr)
+    arr = np.array(arr, dtype=np.uint8, order="C", copy=True)  # our own frozen copy: the caller's stays writable
     arr.setflags(write=False)
 
     ids = names = None

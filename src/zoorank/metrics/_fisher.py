@@ -94,8 +94,15 @@ def workspace(
 
 
 def owns(X: np.ndarray, original) -> bool:
-    """True when the validated array ``X`` is a private copy (not a view of the caller's input)."""
-    return not (isinstance(original, np.ndarray) and np.shares_memory(X, original))
+    """True when the validated array ``X`` is a private, writable copy: not a view of the caller's input
+    (an ndarray, a torch tensor, a DataFrame or any buffer ``np.asarray`` can view without copying)."""
+    if not X.flags.writeable:
+        return False
+    try:
+        source = np.asarray(original)
+    except Exception:
+        return False
+    return not np.shares_memory(X, source)
 
 
 # ----------------------------------------------------------------------------------------------

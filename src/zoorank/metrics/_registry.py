@@ -138,8 +138,10 @@ def compute_available(name: str, features=None, labels=None, *, source_probs=Non
         raise InputError(f"{name}: needs {', '.join(missing)}")
     if entry.needs_general_features:
         params["general_features"] = general_features
+    # source_probs go through whenever given: some metrics use them only in some variants
+    # (PACTran's Dirichlet and Gamma forms); the others ignore them.
     return entry.func(features if entry.needs_features else None, labels if entry.needs_labels else None,
-                      source_probs=source_probs if entry.needs_source_probs else None, **params)
+                      source_probs=source_probs, **params)
 
 
 def compute_pool(name: str, features_list, labels=None, *, source_probs=None, **params) -> np.ndarray:

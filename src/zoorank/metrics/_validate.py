@@ -66,6 +66,11 @@ def check_labels(labels, n: int | None, metric: str, *, name: str = "labels") ->
     if y.min() < 0:
         raise InputError(f"{metric}: {name} must be in 0..C-1, found {int(y.min())}")
     C = int(y.max()) + 1
+    if C > y.shape[0]:  # more classes than samples: some class is surely empty (and bincount could be huge)
+        raise InputError(
+            f"{metric}: {name} must be 0..C-1 with every class present; the largest label is {C - 1} but "
+            f"there are only {y.shape[0]} samples (relabel to consecutive integers)"
+        )
     counts = np.bincount(y, minlength=C)
     missing = np.flatnonzero(counts == 0)
     if missing.size:

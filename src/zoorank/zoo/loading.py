@@ -95,7 +95,9 @@ class LoadedModel:
         with torch.no_grad():
             feats, logits = self._forward(self.module, batch.to(self.device, torch.float32))
         feats = feats.float().cpu()
-        return feats, (logits.float().cpu() if logits is not None else None)
+        if logits is None or logits.ndim != 2 or logits.shape[1] == 0:
+            return feats, None
+        return feats, logits.float().cpu()
 
 
 def resolve_device(device: str | torch.device = "cpu") -> torch.device:
@@ -166,8 +168,8 @@ def _probe(spec: ModelSpec, module: Any, forward: Forward, pre: Preprocess, dev:
                          f"{list(pre.input_size)}: {_first_line(exc)}") from exc
     if feats.ndim != 2:
         raise InputError(f"model {spec.name!r}: features have shape {tuple(feats.shape)}, expected [B, D]")
-    if logits is not None and logits.ndim != 2:
-        logits = None
+    if logits is not None and (logits.ndim != 2 or logits.shape[1] == 0):
+        logits = None  # not a classifier output, or a head of zero classes (num_classes: 0)
     return feats, logits
 
 
@@ -547,7 +549,11 @@ def _load_local(spec: ModelSpec) -> _Built:
         except pickle.UnpicklingError:
             if not spec.trust:
                 raise _untrusted(spec, path, "a pickled object (not a plain state dict)") from None
-            obj = torch.load(path, map_location="cpu", weights_only=False)
+            try:
+                obj = torch.load(path, map_location="cpu", weights_only=False)
+            except Exception as exc:
+                raise InputError(f"model {spec.name!r}: cannot unpickle {path.name}: {_first_line(exc)} "
+                                 "(the module's classes must be importable here)") from exc
             if not isinstance(obj, nn.Module):
                 raise InputError(f"model {spec.name!r}: {path.name} holds a {type(obj).__name__}, "
                                  f"not a torch module or a state dict") from None

@@ -45,6 +45,7 @@ class ModelResult:
     forward_passes: int = 0
     seconds: float = 0.0
     cache_key: str | None = None
+    unreadable: list[int] = field(default_factory=list)  # requested dataset items that could not be read
     scores: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # metric -> why it was not computed
 
@@ -63,8 +64,8 @@ def score_features(features, logits, labels, metric_names: Iterable[str]) -> tup
             continue
         try:
             scores[name] = M.compute_available(name, features, labels, source_probs=probs)
-        except InputError as exc:
-            skipped[name] = str(exc)
+        except Exception as exc:  # one metric failing must not fail the model
+            skipped[name] = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
     return scores, skipped
 
 
@@ -93,6 +94,7 @@ def model_job(spec: ModelSpec, dataset: ImageDataset, indices: np.ndarray, probe
             num_layers=model.num_layers, feature_dim=model.feature_dim, num_classes=model.num_classes,
             n_images=int(out.indices.shape[0]), from_cache=out.from_cache, forward_passes=out.forward_passes,
             seconds=time.perf_counter() - t0, cache_key=extraction_key(model, dataset, probe_identity),
+            unreadable=sorted(set(np.asarray(indices).tolist()) - set(out.indices.tolist())),
             scores=scores, skipped=skipped,
         )
     except Exception as exc:  # one model must never kill the sweep
@@ -104,6 +106,12 @@ def model_job(spec: ModelSpec, dataset: ImageDataset, indices: np.ndarray, probe
 # ---------------------------------------------------------------------------------------------
 # Executors
 # ---------------------------------------------------------------------------------------------
+
+
+def _worker_failure(job: tuple, exc: BaseException) -> ModelResult:
+    """A failed result for a job whose worker died before it could report (its spec is job[0])."""
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return ModelResult(name=job[0].name, ok=False, error=f"worker failed: {type(exc).__name__}: {line}")
 
 
 class LocalExecutor:
@@ -130,7 +138,12 @@ class ProcessExecutor:
         with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
             futures = {pool.submit(fn, *args): i for i, args in enumerate(jobs)}
             for fut in as_completed(futures):
-                on_done(futures[fut], fut.result())
+                i = futures[fut]
+                try:
+                    result = fut.result()
+                except Exception as exc:  # the worker died (e.g. killed for memory)
+                    result = _worker_failure(jobs[i], exc)
+                on_done(i, result)
 
 
 class RayExecutor:
@@ -161,7 +174,12 @@ class RayExecutor:
         while pending:
             done, pending = self.ray.wait(pending, num_returns=1)
             for ref in done:
-                on_done(refs[ref], self.ray.get(ref))
+                i = refs[ref]
+                try:
+                    result = self.ray.get(ref)
+                except Exception as exc:  # the task or its worker died
+                    result = _worker_failure(jobs[i], exc)
+                on_done(i, result)
 
 
 def get_executor(name: str = "local", **kwargs):
@@ -217,8 +235,10 @@ def score_pool(result: SweepResult, dataset: ImageDataset, cache: FeatureCache, 
     common = entries[0].indices
     for e in entries[1:]:
         common = np.intersect1d(common, e.indices)
-    feats = [e.features[np.searchsorted(e.indices, common)] if not np.array_equal(e.indices, common)
-             else e.features for e in entries]
+    feats = []
+    for e in entries:  # rows of `common`, whatever order the entry's indices are in
+        order = np.argsort(e.indices, kind="stable")
+        feats.append(e.features[order[np.searchsorted(e.indices, common, sorter=order)]])
     labels = dataset.labels[common]
     for n in names:
         try:
@@ -251,6 +271,8 @@ def run_sweep(
         M.info(n)
     cache = cache if cache is not None else FeatureCache()
     ex = get_executor(executor) if isinstance(executor, str) else executor
+    if probe is not None and probe.dataset_identity != dataset.identity:
+        raise InputError(f"the probe was drawn from another dataset than {dataset.name!r} (identity differs)")
     indices = probe.indices if probe is not None else np.arange(len(dataset))
     probe_identity = probe.identity if probe is not None else f"all:{dataset.identity}"
     threads = 1 if ex.name != "local" else None
@@ -285,8 +307,7 @@ def record_to_kb(kb, result: SweepResult, dataset: ImageDataset, specs: Sequence
             kb.add_model(r.name, identity=r.identity, architecture=spec.ref if spec else None,
                          source=spec.source if spec else None, params=r.num_params, layers=r.num_layers,
                          feature_dim=r.feature_dim)
-        provenance = {"by": "zoorank score", "probe": probe.identity if probe is not None else "all",
-                      "n_images": None}
+        provenance = {"by": "zoorank score", "probe": probe.identity if probe is not None else "all"}
         rows = [{"model": r.name, "task": task, "kind": f"metric:{m}", "value": v,
                  "provenance": {**provenance, "n_images": r.n_images}}
                 for r in result.ok for m, v in r.scores.items()]
