@@ -150,3 +150,22 @@ def test_knowledge_base_clash_is_one_line_after_the_ranking(tmp_path, digits_fol
     with KnowledgeBase(kb) as base:
         (res,) = base.results(model="mobilenet_v2-imagenet", task="digits-probe", kind="metric:hscore")
         assert res.provenance["probe"] != "all" and res.provenance["n_images"] == 12
+
+
+def test_zoo_add_keeps_paths_relative_to_the_zoo_file(tmp_path, monkeypatch):
+    import torch
+    import torchvision
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "zoos").mkdir()
+    torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), tmp_path / "models" / "net.pt")
+    z = tmp_path / "zoos" / "z.yaml"
+    z.write_text("models:\n  - name: a\n    source: local\n    ref: ../models/net.pt\n    arch: torchvision:resnet18\n")
+    monkeypatch.chdir(tmp_path)
+    result = run("zoo", "add", "zoos/z.yaml", "local:models/net.pt", "--name", "b", "--arch", "torchvision:resnet18",
+                 "--input-size", "32")
+    assert result.exit_code == 0, result.output
+    text = z.read_text()
+    assert text.count("ref: ../models/net.pt") == 2  # the old entry untouched, the new one relative too
+    shown = json.loads(run("zoo", "show", "zoos/z.yaml", "b", "--json").output)
+    assert shown["source_classes"] == 3

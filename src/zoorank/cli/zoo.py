@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from zoorank.cli._common import console, print_json, print_table
@@ -49,20 +47,18 @@ def list_cmd(zoo_file, as_json) -> None:
 @click.option("--trust", is_flag=True, help="Allow a pickled module / TorchScript file (runs code).")
 def add(zoo_file, model, name, weights, arch, input_size, no_pretrained, trust) -> None:
     """Add MODEL (e.g. timm:resnet50.a1_in1k, torchvision:mobilenet_v2, local:/x.pt) to ZOO_FILE."""
-    from zoorank.zoo import ModelSpec, save_zoo
+    from zoorank.zoo import ModelSpec
+    from zoorank.zoo.spec import add_to_zoo
 
-    specs = read_zoo(zoo_file) if Path(zoo_file).exists() else []
     overrides = {k: v for k, v in {"name": name, "weights": weights, "arch": arch, "input_size": input_size,
                                     "trust": trust or None, "pretrained": False if no_pretrained else None}.items()
                  if v is not None}
     try:
         spec = ModelSpec.parse(model, **overrides)
-        if any(s.name == spec.name for s in specs):
-            raise InputError(f"{zoo_file} already has a model named {spec.name!r} (choose another --name)")
-        save_zoo([*specs, spec], zoo_file)
+        specs = add_to_zoo(zoo_file, spec)
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
-    console.print(f"added {spec.name} ({spec}) to {zoo_file}: {len(specs) + 1} models")
+    console.print(f"added {spec.name} ({spec}) to {zoo_file}: {len(specs)} models")
 
 
 @zoo.command("show")

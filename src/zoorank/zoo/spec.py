@@ -28,6 +28,7 @@ from __future__ import annotations
 import difflib
 import importlib.resources
 import json
+import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -276,13 +277,8 @@ def specs_from_entries(entries: Any, *, where: str = "zoo", base_dir: Path | Non
     return specs
 
 
-def load_zoo(path: str | Path) -> list[ModelSpec]:
-    """Read a zoo file (``.yaml``/``.yml``, ``.toml`` or ``.json``) with a top-level ``models`` list.
-
-    Each entry is a ``source:ref`` string or a mapping of :class:`ModelSpec` fields. Relative
-    paths inside the file are taken relative to the file's directory.
-    """
-    path = Path(path)
+def _read_zoo_data(path: Path) -> dict[str, Any]:
+    """The parsed content of a zoo file (a mapping with a ``models`` list), checked for its shape."""
     if not path.is_file():
         raise InputError(f"zoo file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
@@ -304,6 +300,55 @@ def load_zoo(path: str | Path) -> list[ModelSpec]:
     extra = sorted(set(data) - {"models"})
     if extra:
         raise InputError(f"zoo file {path.name!r}: unknown top-level key {extra[0]!r} (only 'models' is read)")
+    return data
+
+
+def _dump_zoo(entries: list[Any], path: Path) -> None:
+    """Write raw zoo entries atomically, in the format the suffix names."""
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        text = yaml.safe_dump({"models": entries}, sort_keys=False, allow_unicode=True)
+    elif suffix == ".toml":
+        text = _to_toml(entries)
+    elif suffix == ".json":
+        text = json.dumps({"models": entries}, indent=2) + "\n"
+    else:
+        raise InputError(f"unknown zoo file format {suffix!r} for {path.name!r}; use .yaml, .yml, .toml or .json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def add_to_zoo(path: str | Path, spec: ModelSpec) -> list[ModelSpec]:
+    """Append ``spec`` to the zoo file ``path`` (created when absent), keeping the other entries exactly as
+    written. File paths of the new spec, taken relative to the current directory, are stored relative to
+    the zoo file's folder, as :func:`load_zoo` reads them. Returns the zoo's specs."""
+    path = Path(path)
+    entries = list(_read_zoo_data(path)["models"]) if path.exists() else []
+    base_dir = path.parent.resolve()
+    entry = spec.to_mapping()
+    for key in ("ref", "weights"):
+        value = entry.get(key)
+        local = key == "weights" or spec.source == "local" or (spec.source == "hf" and Path(str(value)).exists())
+        if isinstance(value, str) and local and (key == "ref" or is_weight_file(value)):
+            entry[key] = os.path.relpath(Path(value).expanduser().resolve(), base_dir)
+    where = f"zoo file {path.name!r}"
+    if any(s.name == spec.name for s in specs_from_entries(entries, where=where, base_dir=base_dir)):
+        raise InputError(f"{where} already has a model named {spec.name!r}; give the new one another name")
+    specs = specs_from_entries([*entries, entry], where=where, base_dir=base_dir)
+    _dump_zoo([*entries, entry], path)
+    return specs
+
+
+def load_zoo(path: str | Path) -> list[ModelSpec]:
+    """Read a zoo file (``.yaml``/``.yml``, ``.toml`` or ``.json``) with a top-level ``models`` list.
+
+    Each entry is a ``source:ref`` string or a mapping of :class:`ModelSpec` fields. Relative
+    paths inside the file are taken relative to the file's directory.
+    """
+    path = Path(path)
+    data = _read_zoo_data(path)
     return specs_from_entries(data["models"], where=f"zoo file {path.name!r}", base_dir=path.parent.resolve())
 
 
@@ -314,20 +359,7 @@ def save_zoo(specs: Iterable[ModelSpec], path: str | Path) -> Path:
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise InputError("save_zoo: model names must be unique")
-    entries = [s.to_mapping() for s in specs]
-    suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml"):
-        text = yaml.safe_dump({"models": entries}, sort_keys=False, allow_unicode=True)
-    elif suffix == ".toml":
-        text = _to_toml(entries)
-    elif suffix == ".json":
-        text = json.dumps({"models": entries}, indent=2) + "\n"
-    else:
-        raise InputError(f"save_zoo: unknown format {suffix!r} for {path.name!r}; use .yaml, .yml, .toml or .json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    _dump_zoo([s.to_mapping() for s in specs], path)
     return path
 
 
