@@ -207,3 +207,12 @@ def test_every_architecture_builds_and_runs_on_32px_images():
     assert _equal(imagenet.state_dict(), ref)
     finetuned = T.build_model(Z.MOBILENET_V2, 7)
     assert torch.equal(finetuned.state_dict()["features.0.0.weight"], ref["features.0.0.weight"])
+
+
+def test_build_report_fits_the_budgets():
+    from zoorank.bench.zoobench.zoo_design import build_report
+
+    r = build_report()
+    assert r["models"] >= 36 and r["targets"] >= 12
+    assert r["total_hours"] == pytest.approx(r["pretrain_hours"] + r["finetune_hours"])
+    assert 0 < r["total_hours"] < 6 and 0 < r["fp16_mb"] < 150  # the CPU and size budgets

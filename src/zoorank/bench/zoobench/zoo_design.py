@@ -220,3 +220,22 @@ def estimate_build_seconds(models: list[ZooModel], source_sizes: dict[str, int],
             evals = eval_factor * (len(ft["lr_grid"]) * 2 * n + n) / 1000 * m.arch.sec_per_1000
             fine += runs + evals
     return {"pretrain": pre, "finetune": fine, "total": pre + fine}
+
+
+def build_report(source_images: int = 6000) -> dict[str, float]:
+    """The build's single-core cost estimate (hours) over the target tasks that generate on this machine, and the
+    fp16 size (MB) of the zoo with 10-class source heads: ``python -m zoorank.bench.zoobench.zoo_design``."""
+    from zoorank.bench.zoobench import tasks as T
+    from zoorank.bench.zoobench.training import build_model, count_params
+
+    models = zoo()
+    train_sizes = [len(T.load(name).train) for name in T.available_tasks()]
+    est = estimate_build_seconds(models, {m.source_domain: source_images for m in models}, train_sizes)
+    fp16_bytes = sum(2 * count_params(build_model(m.arch, 10)) for m in models if m.needs_pretraining)
+    return {"models": len(models), "targets": len(train_sizes), **{f"{k}_hours": v / 3600 for k, v in est.items()},
+            "fp16_mb": fp16_bytes / 1e6}
+
+
+if __name__ == "__main__":
+    for key, value in build_report().items():
+        print(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
