@@ -12,7 +12,7 @@ from zoorank.metrics._registry import compute_pool
 from zoorank.metrics.etran import energy, etran, etran_pool, etran_pool_parts
 
 from conformance import load
-from metric_cases import blobs
+from metric_cases import blobs, reference_shrinkage
 
 
 def _blobs(n=120, d=6, c=3, sep=1.0, seed=0):
@@ -29,13 +29,7 @@ def _upstream_lda_slow(X, y, corrected=False):
     priors = np.bincount(y) / N
     means = np.stack([X[y == c].mean(axis=0) for c in range(C)])
     Sw = sum(priors[c] * np.cov(X[y == c].T, bias=1) for c in range(C))
-    x = Sw.sum(axis=1)
-    for _ in range(3):
-        t = Sw @ x
-        v = t / np.linalg.norm(t)
-        t = Sw @ v
-        x = t / np.linalg.norm(t)
-    lam = max(np.exp(-5 * (x @ Sw @ v)), 1e-10)
+    lam = reference_shrinkage(Sw)
     cov = np.cov(X.T, bias=1)
     St = (1 - lam) * cov + lam * np.trace(cov) / D * np.eye(D)
     S = (1 - lam) * Sw + lam * np.trace(Sw) / D * np.eye(D)

@@ -10,6 +10,8 @@ from zoorank.errors import InputError
 from zoorank.metrics.etran import etran
 from zoorank.metrics.fda import fda, fda_projection
 
+from metric_cases import reference_shrinkage
+
 
 def _blobs(n=200, d=5, c=3, sep=1.0, seed=0, scale=1.0):
     rng = np.random.default_rng(seed)
@@ -30,23 +32,13 @@ def _scatter(X, y):
     return pri, M, Sw, Sb
 
 
-def _power_shrinkage(Sw):
-    x = Sw.sum(axis=1)
-    for _ in range(3):
-        t = Sw @ x
-        v = t / np.linalg.norm(t)
-        t = Sw @ v
-        x = t / np.linalg.norm(t)
-    return max(np.exp(-5 * (x @ Sw @ v)), 1e-10)
-
-
 def slow_fda(X, y, shrinkage=None, reduction="mean"):
     """Independent oracle: scipy.linalg.eigh(S_B, S_W), top C−1, literal eq. (2)-(3)."""
     X = np.asarray(X, dtype=np.float64)
     C = int(y.max()) + 1
     D = X.shape[1]
     pri, M, Sw, Sb = _scatter(X, y)
-    lam = _power_shrinkage(Sw) if shrinkage is None else shrinkage
+    lam = reference_shrinkage(Sw) if shrinkage is None else shrinkage
     Sw = (1 - lam) * Sw + lam * np.trace(Sw) / D * np.eye(D)
     w, V = linalg.eigh(Sb, Sw)  # scipy normalises Vᵀ·S_W·V = I
     U = V[:, np.argsort(w)[::-1][: min(C - 1, D)]]

@@ -11,22 +11,12 @@ from zoorank.metrics import _fisher
 from zoorank.metrics.sfda import sfda, sfda_core
 
 from conformance import load
-from metric_cases import blobs
+from metric_cases import blobs, reference_shrinkage
 
 # ----------------------------------------------------------------------------------------------
 # A slow, literal re-statement of the reference semantics (per-class np.cov, 3-step power
 # iteration, scipy generalised eigh with all D eigenvectors, ConfMix loop) used as an oracle.
 # ----------------------------------------------------------------------------------------------
-
-
-def _power(A, iters=3):
-    x = A.sum(axis=1)
-    for _ in range(iters):
-        t = A @ x
-        y = t / np.linalg.norm(t)
-        t = A @ y
-        x = t / np.linalg.norm(t)
-    return x @ A @ y
 
 
 def _slow_fit(X, y, lam=None):
@@ -36,7 +26,7 @@ def _slow_fit(X, y, lam=None):
     means = np.stack([X[y == c].mean(axis=0) for c in range(C)])
     Sw = sum(priors[c] * np.cov(X[y == c].T, bias=1).reshape(D, D) for c in range(C))
     if lam is None:
-        lam = max(np.exp(-5 * _power(Sw)), 1e-10)
+        lam = reference_shrinkage(Sw)
     cov = np.cov(X.T, bias=1).reshape(D, D)
     St = (1 - lam) * cov + lam * np.trace(cov) / D * np.eye(D)
     S = (1 - lam) * Sw + lam * np.trace(Sw) / D * np.eye(D)

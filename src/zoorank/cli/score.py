@@ -66,7 +66,7 @@ def _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, bat
         shown = ", ".join(str(ds.ref(i)) for i in unreadable[:5])
         err_console.print(f"[yellow]skipped {len(unreadable)} unreadable image(s)[/]: {shown}"
                           f"{' ...' if len(unreadable) > 5 else ''}")
-    return result, ds, p
+    return result, ds, p, specs
 
 
 @click.command()
@@ -74,7 +74,7 @@ def _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, bat
 @click.option("--json", "as_json", is_flag=True)
 def extract(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, as_json) -> None:
     """Extract (and cache) the features of every model of a zoo on a dataset."""
-    result, _, _ = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, [])
+    result, _, _, _ = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, [])
     rows = [{"model": r.name, "ok": r.ok, "error": r.error, "images": r.n_images, "feature_dim": r.feature_dim,
              "cached": r.from_cache, "forward_passes": r.forward_passes, "seconds": r.seconds}
             for r in result.results]
@@ -109,7 +109,7 @@ def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, ba
             M.info(name)
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="--metric") from exc
-    result, ds, p = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, names)
+    result, ds, p, specs = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, names)
     if metric_names == "all":
         common = [n for n in names if result.ok and all(n in r.scores for r in result.ok)]
         if len(common) > 1:
@@ -154,7 +154,7 @@ def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, ba
 
         with open_kb(kb_path) as base:
             try:
-                n = record_to_kb(base, result, ds, read_zoo(zoo_file), task=task_name, probe=p)
+                n = record_to_kb(base, result, ds, specs, task=task_name, probe=p)
             except InputError as exc:
                 raise click.ClickException(f"{exc} (choose another name with --task)") from exc
         err_console.print(f"recorded {n} scores in {kb_path}")

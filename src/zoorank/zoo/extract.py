@@ -38,6 +38,7 @@ class Extracted:
     from_cache: bool
     seconds: float
     forward_passes: int  # batches run through the model (0 when served from the cache)
+    cache_key: str | None = None  # the feature-cache entry (set by :func:`cached_extract`)
 
 
 def extract_features(
@@ -137,8 +138,9 @@ def cached_extract(
             if progress is not None:
                 progress(len(idx))
             return Extracted(model.name, hit.features, hit.logits, hit.indices, True,
-                             time.perf_counter() - t0, 0)
+                             time.perf_counter() - t0, 0, key)
     out = extract_features(model, dataset, idx, batch_size=batch_size, progress=progress)
+    out.cache_key = key
     if cache is not None:
         cache.put(key, out.features, out.logits, indices=out.indices,
                   meta={"model": model.name, "dataset": dataset.name, "n": int(out.indices.shape[0])})

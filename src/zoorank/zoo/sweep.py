@@ -77,7 +77,7 @@ def model_job(spec: ModelSpec, dataset: ImageDataset, indices: np.ndarray, probe
     try:
         import torch
 
-        from zoorank.zoo.extract import cached_extract, extraction_key
+        from zoorank.zoo.extract import cached_extract
         from zoorank.zoo.loading import load_model
 
         if torch_threads:
@@ -93,7 +93,7 @@ def model_job(spec: ModelSpec, dataset: ImageDataset, indices: np.ndarray, probe
             name=spec.name, ok=True, identity=model.identity, num_params=model.num_params,
             num_layers=model.num_layers, feature_dim=model.feature_dim, num_classes=model.num_classes,
             n_images=int(out.indices.shape[0]), from_cache=out.from_cache, forward_passes=out.forward_passes,
-            seconds=time.perf_counter() - t0, cache_key=extraction_key(model, dataset, probe_identity),
+            seconds=time.perf_counter() - t0, cache_key=out.cache_key,
             unreadable=sorted(set(np.asarray(indices).tolist()) - set(out.indices.tolist())),
             scores=scores, skipped=skipped,
         )
