@@ -328,9 +328,11 @@ class FeatureProvider(Protocol):
 class HistoryView:
     """Read-only ground truth of every task but ``held_out`` (what a leave-one-target-out learner may see)."""
 
-    def __init__(self, benchmark: Benchmark, held_out: str):
+    def __init__(self, benchmark: Benchmark, held_out: str, provider: FeatureProvider | None = None):
         benchmark.task_index(held_out)
         self._bench = benchmark
+        self._provider = provider
+        self.provider_seconds = 0.0
         self.held_out = held_out
         self.models = benchmark.models
         self.tasks = tuple(t for t in benchmark.tasks if t != held_out)
@@ -356,6 +358,37 @@ class HistoryView:
         self._bench.task_index(task)
         return self._bench.task_info[task]
 
+    def _need_provider(self, what: str):
+        if self._provider is None or (what != "features" and not hasattr(self._provider, what)):
+            raise MethodSkipped(f"the feature provider gives no historical {what.replace('_', ' ')}")
+        return self._provider
+
+    def _timed(self, fetch: Callable):
+        t0 = time.perf_counter()
+        try:
+            return fetch()
+        finally:
+            self.provider_seconds += time.perf_counter() - t0
+
+    def features(self, model: str, task: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """A model's probe features and source logits on an OTHER task (history: the knowledge base's cached
+        features; not a forward pass on the evaluated task, so not counted; provider time not in the method's)."""
+        self._allowed(task)
+        provider = self._need_provider("features")
+        return self._timed(lambda: provider.features(model, task))
+
+    def labels(self, task: str) -> np.ndarray:
+        """Probe labels of an OTHER task."""
+        self._allowed(task)
+        provider = self._need_provider("features")
+        return self._timed(lambda: np.asarray(provider.labels(task)))
+
+    def proxy_features(self, task: str) -> np.ndarray:
+        """Proxy-encoder features of an unlabelled sample of an OTHER task."""
+        self._allowed(task)
+        provider = self._need_provider("proxy_features")
+        return self._timed(lambda: np.asarray(provider.proxy_features(task)))
+
 
 class TaskContext:
     """Everything a method may use to rank the zoo for one target task.
@@ -371,10 +404,11 @@ class TaskContext:
         self.zoo = benchmark.zoo
         self.task_info = benchmark.task_info[task]
         self.truth_kind = truth_kind
-        self.history = HistoryView(benchmark, task)
+        self.history = HistoryView(benchmark, task, provider)
         self._provider = provider
         self._cache = cache if cache is not None else {}
         self.requested: set[str] = set()
+        self.proxy_passes = 0
         self.provider_seconds = 0.0
 
     @property
@@ -409,6 +443,16 @@ class TaskContext:
     def labels(self) -> np.ndarray:
         provider = self._need_provider()
         return self._cached(("labels",), lambda: np.asarray(provider.labels(self.task)))
+
+    def proxy_features(self) -> np.ndarray:
+        """Features of a general proxy encoder on an unlabelled sample of this task's images (Fennec's
+        equation 5); one pass of the proxy encoder, not of a zoo model."""
+        provider = self._need_provider()
+        get = getattr(provider, "proxy_features", None)
+        if get is None:
+            raise MethodSkipped("the feature provider has no proxy encoder")
+        self.proxy_passes = 1
+        return self._cached(("proxy",), lambda: np.asarray(get(self.task)))
 
     def general_features(self, model: str) -> np.ndarray | None:
         """The model's features on a general data set, or None when the provider has none."""
@@ -482,17 +526,25 @@ class MetricMethod:
 # the method registry
 
 _FACTORIES: dict[str, Callable[[], Method]] = {}
+_NOT_IN_ALL: set[str] = set()
 
 
-def register_method(name: str, factory: Callable[[], Method]) -> None:
-    """Make ``name`` available to :func:`make_methods` (learned methods register themselves here)."""
+def register_method(name: str, factory: Callable[[], Method], *, in_all: bool = True) -> None:
+    """Make ``name`` available to :func:`make_methods` (learned methods register themselves here);
+    ``in_all=False`` (ablation variants) leaves it out of ``all``."""
     _FACTORIES[name] = factory
+    if in_all:
+        _NOT_IN_ALL.discard(name)
+    else:
+        _NOT_IN_ALL.add(name)
 
 
 def _builtin() -> dict[str, Callable[[], Method]]:
     from zoorank import metrics as M
     from zoorank.bench import baselines as B
+    from zoorank.bench import learned
 
+    learned.register()
     out: dict[str, Callable[[], Method]] = {n: (lambda n=n: MetricMethod(n)) for n in M.available()}
     out.update(B.BASELINES)
     out.update(_FACTORIES)
@@ -514,7 +566,7 @@ def make_methods(names: str | Iterable[str]) -> list[Method]:
     out: list[Method] = []
     seen: set[str] = set()
     for name in items:
-        for n in (list(known) if name == "all" else [name]):
+        for n in ([k for k in known if k not in _NOT_IN_ALL] if name == "all" else [name]):
             if n not in known:
                 raise InputError(f"unknown method {n!r}; available: all, {', '.join(known)}")
             if n not in seen:
@@ -608,7 +660,7 @@ def run(
             t0 = time.perf_counter()
             try:
                 s = method.scores(task, ctx)
-                seconds = time.perf_counter() - t0 - ctx.provider_seconds
+                seconds = time.perf_counter() - t0 - ctx.provider_seconds - ctx.history.provider_seconds
                 q = _quality(s, truth, method.name, task)
             except LeakageError:
                 raise

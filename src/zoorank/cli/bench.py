@@ -14,7 +14,7 @@ from zoorank.cli._common import console, err_console, fmt, print_json, print_tab
 
 @click.group()
 def bench() -> None:
-    """Benchmarks: metric speed, extraction throughput (and ZooBench, later)."""
+    """Benchmarks: metric speed, extraction throughput, and ZooBench (build, run)."""
 
 
 def _progress() -> Progress:
@@ -166,3 +166,13 @@ def bench_extract(n_images, input_size, batch_size, write_path) -> None:
         S.write_markdown_section(Path(write_path), "extraction-speed",
                                  E.markdown(timings, n_images, input_size, cmd, S.machine_line()))
         console.print(f"wrote {write_path}")
+
+
+def _register_zoobench() -> None:
+    from zoorank.cli.bench_zoobench import bench_build, bench_run
+
+    bench.add_command(bench_build)
+    bench.add_command(bench_run)
+
+
+_register_zoobench()

@@ -1,0 +1,127 @@
+"""``zoorank bench build`` and ``zoorank bench run``: ZooBench."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from zoorank.cli._common import console, err_console
+
+
+def _hms(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+@click.command("build")
+@click.option("--out", "root", type=click.Path(file_okay=False), default=None,
+              help="Benchmark directory (default: the repository's benchmarks/zoobench).")
+@click.option("--work-dir", type=click.Path(file_okay=False), default=None,
+              help="Training checkpoints (default: .zoobench-work in the repository, or OUT/.work).")
+@click.option("--workers", type=int, default=None, help="Parallel training processes (default: min(2, CPUs)).")
+@click.option("--threads", type=int, default=None, help="Torch threads per worker (default: CPUs / workers).")
+@click.option("--models", default=None, help="Comma-separated subset of the zoo (a different benchmark).")
+@click.option("--tasks", default=None, help="Comma-separated subset of the target tasks (a different benchmark).")
+@click.option("--max-jobs", type=int, default=None, help="Stop after this many new jobs (resume later).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and the estimated cost, train nothing.")
+def bench_build(root, work_dir, workers, threads, models, tasks, max_jobs, dry_run) -> None:
+    """Build ZooBench: pre-train the zoo, fine-tune every (model, task) pair; resumable at any point."""
+    from zoorank.bench.zoobench import build as B
+
+    kwargs = {}
+    if models:
+        kwargs["models"] = tuple(m.strip() for m in models.split(",") if m.strip())
+    if tasks:
+        kwargs["tasks"] = tuple(t.strip() for t in tasks.split(",") if t.strip())
+    config = B.BuildConfig(**kwargs)
+    root = Path(root) if root else B.DEFAULT_DIR
+    if dry_run:
+        config.check()
+        jobs = B.plan(config)
+        pre = sum(j.estimate for j in jobs if j.kind == "pretrain")
+        fine = sum(j.estimate for j in jobs if j.kind == "finetune")
+        console.print(f"{len(config.zoo())} models x {len(config.tasks)} tasks: "
+                      f"{sum(j.kind == 'pretrain' for j in jobs)} pre-training and "
+                      f"{sum(j.kind == 'finetune' for j in jobs)} fine-tuning jobs; estimated single-core cost "
+                      f"{_hms(pre)} + {_hms(fine)} = {_hms(pre + fine)}")
+        return
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err_console)
+    state: dict = {}
+
+    def report(event: str, payload) -> None:
+        if event == "plan":
+            state["bar"] = progress.add_task("ZooBench build", total=payload["total"], completed=payload["done"])
+            console.print(f"{payload['jobs']} jobs, {payload['todo']} to do; {payload['workers']} workers x "
+                          f"{payload['threads']} threads")
+        elif event == "finish":
+            job, rec = payload
+            progress.advance(state["bar"], job.estimate)
+            what = (f"{job.model}: params {rec['params']:,}, train acc {rec['final_train_acc']:.3f}"
+                    if job.kind == "pretrain" else
+                    f"{job.model} on {job.task}: fine-tune {rec['finetune_acc']:.3f} (lr {rec['best_lr']:g}), "
+                    f"linear probe {rec['linear_probe_acc']:.3f}")
+            progress.console.print(f"[dim]{job.kind}[/dim] {what} [dim]({rec['seconds']:.0f} s)[/dim]")
+
+    with progress:
+        out = B.build(root, config=config, work_dir=work_dir, workers=workers, threads=threads, report=report,
+                      max_jobs=max_jobs)
+    if out["complete"]:
+        cost = B.measured_cost(root)
+        console.print(f"ZooBench complete in {root}: ground_truth.csv written; measured cost "
+                      f"{cost['total'] / 3600:.2f} CPU-hours (pre-training {cost['pretrain'] / 3600:.2f}, "
+                      f"fine-tuning {cost['finetune'] / 3600:.2f})")
+    else:
+        console.print(f"{out['remaining']} jobs remain; run the same command again to resume")
+
+
+@click.command("run")
+@click.option("--methods", default="all", show_default=True,
+              help="Comma-separated methods (metrics, baseline:..., learned methods) or 'all'.")
+@click.option("--dir", "root", type=click.Path(file_okay=False), default=None,
+              help="Benchmark directory (default: the repository's benchmarks/zoobench).")
+@click.option("--tasks", default=None, help="Comma-separated subset of the targets (default: all).")
+@click.option("--truth", type=click.Choice(["finetune_acc", "linear_probe_acc"]), default="finetune_acc",
+              show_default=True, help="The ground truth to score against.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the records (DESIGN.md format) to this JSON file.")
+@click.option("--write", "write_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the tables into this Markdown file (its 'zoobench' section).")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Feature cache (default: $ZOORANK_CACHE or ~/.cache/zoorank/features).")
+@click.option("--threads", type=int, default=None, help="Torch threads for feature extraction.")
+def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, threads) -> None:
+    """Evaluate ranking methods on ZooBench, leave-one-target-out, against the fine-tuning ground truth."""
+    from zoorank.bench import harness as H
+    from zoorank.bench.zoobench import build as B
+    from zoorank.bench.zoobench import report as RP
+    from zoorank.bench.zoobench.provider import ZooBenchProvider
+    from zoorank.store.feature_cache import FeatureCache
+
+    root = Path(root) if root else B.DEFAULT_DIR
+    bench = H.load_benchmark(root)
+    chosen = H.make_methods(methods)
+    task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
+    provider = ZooBenchProvider(root, cache=FeatureCache(cache_dir) if cache_dir else None, threads=threads)
+    n_tasks = len(task_list or bench.tasks)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err_console,
+                  transient=True) as progress:
+        bar = progress.add_task("ZooBench run", total=len(chosen) * n_tasks)
+        result = H.run(bench, chosen, provider, task_list, truth_kind=truth,
+                       progress=lambda m, t: progress.update(bar, advance=1, description=f"{m} on {t}"))
+    console.print(H.markdown(result))
+    console.print(f"forward passes computed: {provider.computed} (the rest from the feature cache)")
+    if json_path:
+        H.write_json(result, json_path)
+        console.print(f"wrote {json_path}")
+    if write_path:
+        from zoorank.bench import metric_speed as S
+
+        cmd = "zoorank bench run" + ("" if methods == "all" else f" --methods {methods}") + \
+              ("" if truth == "finetune_acc" else f" --truth {truth}") + \
+              (f" --json {json_path}" if json_path else "") + f" --write {write_path}"
+        S.write_markdown_section(Path(write_path), "zoobench", RP.section(bench, result, root, cmd))
+        console.print(f"wrote {write_path}")

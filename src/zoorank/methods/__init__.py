@@ -1,0 +1,1 @@
+"""Learned rankers (Fennec, Model Spider, MetaRank): ``fit`` offline from history, ``rank`` online."""
