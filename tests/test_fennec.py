@@ -61,7 +61,7 @@ def test_nmf_bad_input(bad, match):
 
 
 def test_fold_in_recovers_a_new_column_from_few_entries():
-    P, M, D = low_rank(seed=4)
+    _, M, _ = low_rank(seed=4)
     rng = np.random.default_rng(5)
     new = M @ rng.random(4)
     rows = np.arange(8)
@@ -105,8 +105,8 @@ def test_fennec_ranks_a_new_task_from_its_proxy_vector_alone():
     popularity = P[:, :-1].mean(1)
     assert R.kendall_tau(s, P[:, -1]) > 0.85 > R.kendall_tau(popularity, P[:, -1]) + 0.2
     # alpha = 0 is the transfer phase, alpha = 1 the meta phase (equation 10)
-    np.testing.assert_allclose(Fennec(k=3, alpha=0.0, n_estimators=200).fit(P[:, :-1], proxy[:-1], fm, ft[:-1]).rank(proxy[-1], ft[-1]),
-                               s)
+    fen0 = Fennec(k=3, alpha=0.0, n_estimators=200).fit(P[:, :-1], proxy[:-1], fm, ft[:-1])
+    np.testing.assert_allclose(fen0.rank(proxy[-1], ft[-1]), s)
     fen1 = Fennec(k=3, alpha=1.0).fit(P[:, :-1], proxy[:-1], fm, ft[:-1])
     np.testing.assert_allclose(fen1.rank(proxy[-1], ft[-1]), fen1.meta_scores(ft[-1]))
     mixed = fen.rank(proxy[-1], ft[-1])

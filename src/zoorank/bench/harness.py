@@ -383,11 +383,18 @@ class HistoryView:
         provider = self._need_provider("features")
         return self._timed(lambda: np.asarray(provider.labels(task)))
 
-    def proxy_features(self, task: str) -> np.ndarray:
-        """Proxy-encoder features of an unlabelled sample of an OTHER task."""
+    def encoder_features(self, task: str) -> tuple[np.ndarray, np.ndarray]:
+        """(features, labels) of the general encoder on an OTHER task's probe set."""
+        self._allowed(task)
+        provider = self._need_provider("encoder_features")
+        return self._timed(lambda: provider.encoder_features(task))
+
+    def proxy_features(self, task: str, **options) -> np.ndarray:
+        """Proxy-encoder features of an unlabelled sample of an OTHER task (``options`` go to the provider,
+        e.g. ``encoder=``)."""
         self._allowed(task)
         provider = self._need_provider("proxy_features")
-        return self._timed(lambda: np.asarray(provider.proxy_features(task)))
+        return self._timed(lambda: np.asarray(provider.proxy_features(task, **options)))
 
 
 class TaskContext:
@@ -444,15 +451,26 @@ class TaskContext:
         provider = self._need_provider()
         return self._cached(("labels",), lambda: np.asarray(provider.labels(self.task)))
 
-    def proxy_features(self) -> np.ndarray:
+    def proxy_features(self, **options) -> np.ndarray:
         """Features of a general proxy encoder on an unlabelled sample of this task's images (Fennec's
-        equation 5); one pass of the proxy encoder, not of a zoo model."""
+        equation 5); one pass of the proxy encoder, not of a zoo model. ``options`` go to the provider."""
         provider = self._need_provider()
         get = getattr(provider, "proxy_features", None)
         if get is None:
             raise MethodSkipped("the feature provider has no proxy encoder")
         self.proxy_passes = 1
-        return self._cached(("proxy",), lambda: np.asarray(get(self.task)))
+        key = ("proxy", tuple(sorted(options.items())))
+        return self._cached(key, lambda: np.asarray(get(self.task, **options)))
+
+    def encoder_features(self) -> tuple[np.ndarray, np.ndarray]:
+        """(features [N, G], labels [N]) of a frozen general encoder (not a zoo model) on this task's probe set:
+        Model Spider's task tokens (its equation 5). One encoder pass, not counted as a zoo forward pass."""
+        provider = self._need_provider()
+        get = getattr(provider, "encoder_features", None)
+        if get is None:
+            raise MethodSkipped("the feature provider has no general encoder")
+        self.proxy_passes = 1
+        return self._cached(("encoder",), lambda: get(self.task))
 
     def general_features(self, model: str) -> np.ndarray | None:
         """The model's features on a general data set, or None when the provider has none."""

@@ -4,9 +4,10 @@ target from what the method may see online.
 
 - ``fennec`` (:class:`FennecMethod`): Fennec with FDA scores as the historical matrix, the proxy encoder of the
   feature provider, and the model meta features named by ``meta``; online it uses the target's proxy features and
-  its meta-data (class count, train size) only: no labels, no zoo forward pass. Variants for the ablations of
-  Fennec's tables 2 and 3: ``fennec:no-transfer``, ``fennec:no-meta``, ``fennec:onehot``, ``fennec:acc`` (the
-  historical matrix is the true fine-tuned accuracy instead of FDA scores).
+  its meta-data (class count, train size) only: no labels, no zoo forward pass. The ablations of Fennec's tables
+  2 and 3 and figure 5 are named variants (:data:`ABLATIONS`, left out of ``all``): ``fennec:no-transfer``,
+  ``fennec:no-meta``, ``fennec:onehot``, ``fennec:basic-meta``, ``fennec:acc`` (the historical matrix is the true
+  fine-tuned accuracy instead of FDA scores), ``fennec:alpha=A``, ``fennec:k=K`` and ``fennec:proxy=MODEL``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class FennecMethod:
     each architecture's autograd graph, from the provider's ``network(model)``)."""
 
     def __init__(self, name: str = "fennec", *, history: str = "fda", meta: str = "archi2vec", k: int = 4,
-                 alpha: float = 0.5, use_transfer: bool = True, use_meta: bool = True, seed: int = 0):
+                 alpha: float = 0.5, use_transfer: bool = True, use_meta: bool = True, seed: int = 0,
+                 proxy: str | None = None):
         if history not in ("fda", "finetune_acc", "linear_probe_acc"):
             raise InputError(f"fennec: history must be fda, finetune_acc or linear_probe_acc, got {history!r}")
         if meta not in ("archi2vec", "onehot", "basic"):
@@ -41,6 +43,7 @@ class FennecMethod:
         self.history = history
         self.meta = meta
         self.params = {"k": k, "alpha": alpha, "use_transfer": use_transfer, "use_meta": use_meta, "seed": seed}
+        self.proxy_options = {} if proxy is None else {"encoder": proxy}
         self._scores: dict[tuple[str, str], float] = {}  # historical FDA scores, shared across held-out targets
         self._model_features: np.ndarray | None = None
 
@@ -83,7 +86,7 @@ class FennecMethod:
         P = self._history_matrix(hist)
         if np.nanmin(P) < 0:
             P = P - np.nanmin(P)
-        proxy = np.stack([summarize_proxy(hist.proxy_features(t)) for t in hist.tasks])
+        proxy = np.stack([summarize_proxy(hist.proxy_features(t, **self.proxy_options)) for t in hist.tasks])
         infos = [hist.task_info(t) for t in hist.tasks]
         if any(i.n_classes is None for i in [*infos, context.task_info]):
             raise MethodSkipped("fennec needs n_classes of every task (tasks.csv)")
@@ -91,7 +94,7 @@ class FennecMethod:
         target = task_features([context.task_info.n_classes], [_n_train(context.task_info)])[0]
         model = Fennec(**self.params).fit(P, proxy, self._features_of_models(context), ft,
                                           models=list(context.models), tasks=list(hist.tasks))
-        return model.rank(summarize_proxy(context.proxy_features()), target)
+        return model.rank(summarize_proxy(context.proxy_features(**self.proxy_options)), target)
 
 
 def _archi2vec_features(context: TaskContext, params: list[int]) -> np.ndarray:
@@ -116,14 +119,25 @@ def _archi2vec_features(context: TaskContext, params: list[int]) -> np.ndarray:
     return model_features(params, layers, np.stack([emb[row[context.zoo[m].architecture]] for m in context.models]))
 
 
+#: Ablations (Fennec's tables 2 and 3, figure 5): phases, architecture encoding, historical matrix, alpha, k,
+#: and the proxy encoder (a from-scratch zoo model instead of the ImageNet MobileNetV2).
+ABLATIONS: dict[str, dict] = {
+    "fennec:no-transfer": {"use_transfer": False},
+    "fennec:no-meta": {"use_meta": False},
+    "fennec:onehot": {"meta": "onehot"},
+    "fennec:basic-meta": {"meta": "basic"},
+    "fennec:acc": {"history": "finetune_acc"},
+    **{f"fennec:alpha={a:g}": {"alpha": a} for a in (0.0, 0.25, 0.75, 1.0)},
+    **{f"fennec:k={k}": {"k": k} for k in (2, 8, 16)},
+    "fennec:proxy=resnet10t-w32-handwritten_digits": {"proxy": "resnet10t-w32-handwritten_digits"},
+}
+
+
 def _variants() -> dict[str, Callable[[], FennecMethod]]:
-    return {
-        "fennec": lambda: FennecMethod("fennec"),
-        "fennec:no-transfer": lambda: FennecMethod("fennec:no-transfer", use_transfer=False),
-        "fennec:no-meta": lambda: FennecMethod("fennec:no-meta", use_meta=False),
-        "fennec:onehot": lambda: FennecMethod("fennec:onehot", meta="onehot"),
-        "fennec:acc": lambda: FennecMethod("fennec:acc", history="finetune_acc"),
-    }
+    out: dict[str, Callable[[], FennecMethod]] = {"fennec": lambda: FennecMethod("fennec")}
+    for name, options in ABLATIONS.items():
+        out[name] = lambda name=name, options=options: FennecMethod(name, **options)
+    return out
 
 
 def register() -> None:

@@ -141,16 +141,21 @@ class ZooBenchProvider:
         probe_id = "train" if self.probe_max is None else f"probe{self.probe_max}:" + ",".join(map(str, idx[:5]))
         return self._features(model, lambda: T.load(task).images[idx], f"zoobench:{task}:{checksum}", probe_id)
 
-    def proxy_features(self, task: str) -> np.ndarray:
-        """Features of the proxy encoder (the ImageNet MobileNetV2, as it is) on an unlabelled sample of
-        :data:`PROXY_SAMPLE` images of the task's train split (seeded; Fennec's equation 5)."""
+    def proxy_features(self, task: str, encoder: str = PROXY_MODEL) -> np.ndarray:
+        """Features of the proxy encoder (default the ImageNet MobileNetV2, as it is; any zoo model by name for
+        the ablation) on an unlabelled sample of :data:`PROXY_SAMPLE` images of the task's train split (seeded;
+        Fennec's equation 5)."""
         from zoorank.bench.zoobench import tasks as T
 
         checksum = self._task_checksum(task)
         train = np.asarray(T.load(task).train)
         idx = np.sort(np.random.default_rng(PROXY_SEED).permutation(train)[:PROXY_SAMPLE])
-        return self._features(PROXY_MODEL, lambda: T.load(task).images[idx], f"zoobench:{task}:{checksum}",
+        return self._features(encoder, lambda: T.load(task).images[idx], f"zoobench:{task}:{checksum}",
                               f"proxy{PROXY_SAMPLE}x{PROXY_SEED}")[0]
+
+    def encoder_features(self, task: str) -> tuple[np.ndarray, np.ndarray]:
+        """(features, labels) of the general encoder (:data:`PROXY_MODEL`) on the task's probe set."""
+        return self.features(PROXY_MODEL, task)[0], self.labels(task)
 
     def network(self, model: str) -> tuple[Any, tuple[int, int, int, int]]:
         """The model's network (its architecture with the committed weights or, before the build, a seeded
