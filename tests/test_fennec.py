@@ -177,3 +177,25 @@ def test_fennec_method_uses_only_history_and_no_forward_pass():
     single = PlantedProvider(tasks, models)
     H.run(bench, [FennecMethod("fennec", meta="onehot", k=2)], single, tasks=[tasks[0]], errors="raise")
     assert all(t != tasks[0] for _, t in single.requests)
+
+
+def test_fennec_fits_from_the_knowledge_base(tmp_path):
+    from zoorank.store import KnowledgeBase
+
+    P, proxy, _, _ = planted(n_models=6, n_tasks=5, seed=2)
+    kb = KnowledgeBase(tmp_path / "kb.sqlite")
+    for i in range(6):
+        kb.add_model(f"m{i}", params=1000 * (i + 1), layers=10 + i)
+    for j in range(5):
+        kb.add_task(f"t{j}", n_classes=3 + j, n_samples=100, proxy=proxy[j].tolist())
+        for i in range(6):
+            kb.record(f"m{i}", f"t{j}", "fda", float(P[i, j]))
+    kb.add_task("no-proxy", n_classes=3, n_samples=10)
+    kb.record("m0", "no-proxy", "fda", 0.5)
+    fen = Fennec(k=2).fit_from_kb(kb)
+    assert fen.tasks == [f"t{j}" for j in range(5)] and fen.models == [f"m{i}" for i in range(6)]
+    np.testing.assert_allclose(fen._train["P"], P[:, :5])
+    assert fen.rank(proxy[5], [0.5, 2.0]).shape == (6,)
+    kb.record("m0", "no-proxy", "finetune_acc", 0.5)
+    with pytest.raises(InputError, match="at least 2"):
+        Fennec().fit_from_kb(kb, kind="finetune_acc")

@@ -106,6 +106,35 @@ class Fennec:
         self.meta_ = MetaRegressor().fit(fm, ft, P)
         return self
 
+    def fit_from_kb(self, kb: Any, *, kind: str = "fda", proxy_key: str = "proxy",
+                    embedding_key: str = "archi2vec") -> Fennec:
+        """Fit from a :class:`zoorank.store.KnowledgeBase`: the ``kind`` matrix (models x tasks, missing allowed),
+        each task's proxy vector from its meta-feature ``proxy_key`` (tasks without one are left out) and its
+        ``n_classes``/``n_samples``, each model's ``params``, ``layers`` and, when every model has it, the
+        archi2vec embedding stored under ``embedding_key``."""
+        from zoorank.methods.fennec.meta import model_features, task_features
+
+        mat = kb.matrix(kind)
+        tasks = {t.name: t for t in kb.tasks()}
+        models = {m.name: m for m in kb.models()}
+        keep = [j for j, t in enumerate(mat.tasks) if proxy_key in tasks[t].meta and tasks[t].n_classes
+                and tasks[t].n_samples]
+        if len(keep) < 2:
+            raise InputError(f"fennec: the knowledge base has {len(keep)} task(s) with a {kind!r} column, a "
+                             f"{proxy_key!r} proxy vector, n_classes and n_samples; at least 2 are needed")
+        names = [mat.tasks[j] for j in keep]
+        missing = [m for m in mat.models if not models[m].params]
+        if missing:
+            raise InputError(f"fennec: model(s) without a parameter count in the knowledge base: {missing[:3]}")
+        recs = [models[m] for m in mat.models]
+        layers = [r.layers for r in recs]
+        emb = [r.meta.get(embedding_key) for r in recs]
+        fm = model_features([r.params for r in recs], layers if all(layers) else None,
+                            np.array(emb, dtype=float) if all(e is not None for e in emb) else None)
+        ft = task_features([tasks[t].n_classes for t in names], [tasks[t].n_samples for t in names])
+        proxy = np.array([tasks[t].meta[proxy_key] for t in names], dtype=float)
+        return self.fit(mat.values[:, keep], proxy, fm, ft, models=mat.models, tasks=names)
+
     def _fit_rf(self) -> None:
         from sklearn.ensemble import RandomForestRegressor
 
