@@ -92,7 +92,11 @@ def bench_build(root, work_dir, workers, threads, models, tasks, max_jobs, dry_r
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Feature cache (default: $ZOORANK_CACHE or ~/.cache/zoorank/features).")
 @click.option("--threads", type=int, default=None, help="Torch threads for feature extraction.")
-def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, threads) -> None:
+@click.option("--section", default="zoobench", show_default=True,
+              help="Marker of the Markdown section --write replaces ('zoobench' = the full benchmark report; any "
+                   "other name writes only the method tables, e.g. for ablations).")
+@click.option("--title", default=None, help="Heading of a non-default section.")
+def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, threads, section, title) -> None:
     """Evaluate ranking methods on ZooBench, leave-one-target-out, against the fine-tuning ground truth."""
     from zoorank.bench import harness as H
     from zoorank.bench.zoobench import build as B
@@ -122,6 +126,9 @@ def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, thr
 
         cmd = "zoorank bench run" + ("" if methods == "all" else f" --methods {methods}") + \
               ("" if truth == "finetune_acc" else f" --truth {truth}") + \
-              (f" --json {json_path}" if json_path else "") + f" --write {write_path}"
-        S.write_markdown_section(Path(write_path), "zoobench", RP.section(bench, result, root, cmd))
+              (f" --json {json_path}" if json_path else "") + f" --write {write_path}" + \
+              ("" if section == "zoobench" else f" --section {section}") + (f" --title '{title}'" if title else "")
+        body = (RP.section(bench, result, root, cmd) if section == "zoobench"
+                else RP.methods_section(title or section, result, cmd))
+        S.write_markdown_section(Path(write_path), section, body)
         console.print(f"wrote {write_path}")

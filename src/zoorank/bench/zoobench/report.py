@@ -57,3 +57,10 @@ def section(bench: H.Benchmark, result: H.RunResult, root: str | Path, command: 
         H.markdown(result),
     ]
     return "\n".join(parts)
+
+
+def methods_section(title: str, result: H.RunResult, command: str) -> str:
+    """A section with only the method tables (ablations, learned-method variants)."""
+    return "\n".join([f"## {title}", "", f"Command: `{command}`  ",
+                       f"Measured {_dt.date.today().isoformat()} on ZooBench, leave-one-target-out.", "",
+                       H.markdown(result)])
