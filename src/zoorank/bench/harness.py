@@ -560,9 +560,10 @@ def register_method(name: str, factory: Callable[[], Method], *, in_all: bool = 
 def _builtin() -> dict[str, Callable[[], Method]]:
     from zoorank import metrics as M
     from zoorank.bench import baselines as B
-    from zoorank.bench import learned
+    from zoorank.bench import learned, learned_metarank
 
     learned.register()
+    learned_metarank.register()
     out: dict[str, Callable[[], Method]] = {n: (lambda n=n: MetricMethod(n)) for n in M.available()}
     out.update(B.BASELINES)
     out.update(_FACTORIES)

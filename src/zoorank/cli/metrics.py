@@ -86,3 +86,12 @@ def score_cmd(features_path, labels_path, probs_path, general_path, metric_names
                 [[r["metric"], fmt(r["score"], 6), f"{r['seconds']:.3f}"] for r in results])
     for name, reason in skipped:
         err_console.print(f"[yellow]skipped {name}:[/] {reason}")
+
+
+def _register_recommend() -> None:
+    from zoorank.cli.metrics_recommend import recommend
+
+    metrics.add_command(recommend)
+
+
+_register_recommend()

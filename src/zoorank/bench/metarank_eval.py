@@ -1,0 +1,868 @@
+"""MetaRank's meta-dataset and its leave-one-out evaluation (MetaRank, arXiv 2511.21007).
+
+**Meta-dataset.** For every historical task and every transferability metric, the metric's *quality* on the task
+is the weighted Kendall tau (:func:`zoorank.ranking.weighted_tau`) between its scores over the zoo and the true
+fine-tuned accuracies. Sources (each gives :class:`~zoorank.methods.metarank.MetaRecord` rows):
+
+- a harness benchmark and its feature provider (:class:`BenchmarkMetaData`): the full targets, plus sub-tasks
+  sampled from each training target — class subsets (half of the classes, relabelled) and few-shot probes
+  (``k`` images per class). A sub-task's metric scores come from its own probe rows; its truth is the parent
+  target's fine-tuned accuracies (no fine-tuning was run on the sub-task: the ranking of the zoo on a subset of
+  a task's classes or images is taken to follow the whole task's). Sub-tasks carry their own generated dataset
+  card (class count, image count, "few-shot") and a lower weight. Metric scores are cached in memory and on
+  disk, content-addressed (features, labels, rows), so every leave-one-out fold reuses them;
+- published tables (:func:`published_records`): TLlib's and TransferGraph's metric scores against the same
+  sources' fine-tuned accuracies (``../shared/data/groundtruth``, read by :mod:`zoorank.bench.published`), with
+  the packaged dataset cards of those datasets (``zoorank/methods/metarank/data/dataset_cards``); optional
+  bootstrap re-samples of the zoo as extra training lists;
+- an external CSV (:func:`read_external_csv`): ``dataset,description,metric,quality`` (optional ``group``,
+  ``source``, ``weight``, ``metric_description``), so that published results can be used too.
+
+**Evaluation** (:func:`leave_one_out`): for every evaluated dataset, MetaRank is trained on the records of every
+*other* group (a group is a dataset with its sub-tasks and its spellings in other sources), ranks the metrics
+measured on the held-out dataset from its card, and is scored by the weighted tau of its top-1 metric, against
+(a) the metric best on average over the training datasets, (b) a random metric (the mean over the candidates)
+and (c) the per-dataset oracle; plus NDCG@3 (relevance = quality min-max scaled within the dataset) and the
+top-3 hit rate (the truly best metric among the first three).
+
+Command (writes the ``metarank`` section of ``docs/BENCHMARKS.md``)::
+
+    python -m zoorank.bench.metarank_eval --published --write docs/BENCHMARKS.md
+    python -m zoorank.bench.metarank_eval --benchmark benchmarks/zoobench --write docs/BENCHMARKS.md
+    python -m zoorank.bench.metarank_eval --published --train-out ~/.cache/zoorank/metarank/model.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import hashlib
+import json
+import math
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoorank import ranking as R
+from zoorank.errors import InputError
+from zoorank.methods.metarank.cards import card_from_task_info, dataset_card_aliases, load_dataset_cards
+from zoorank.methods.metarank.model import MetaRank, MetaRecord, embedding_cache_dir
+
+__all__ = [
+    "PUBLISHED_METRICS",
+    "BenchmarkMetaData",
+    "LooRow",
+    "MetricUnavailable",
+    "SubTask",
+    "benchmark_records",
+    "default_model_path",
+    "leave_one_out",
+    "main",
+    "markdown_section",
+    "normalize_metric_name",
+    "published_records",
+    "published_stability",
+    "read_external_csv",
+    "stability_markdown",
+    "subtasks",
+    "summarize",
+    "write_external_csv",
+    "zoo_scores",
+]
+
+#: Published metric names -> zoorank metric names.
+PUBLISHED_METRICS = {
+    "hscore": "hscore", "h_score": "hscore", "h-score": "hscore", "leep": "leep", "logme": "logme",
+    "log_me": "logme", "nce": "nce", "reghscore": "reg_hscore", "reg_h_score": "reg_hscore",
+    "reg_hscore": "reg_hscore", "regularized_h_score": "reg_hscore", "nleep": "nleep", "n_leep": "nleep",
+    "n-leep": "nleep", "transrate": "transrate", "gbc": "gbc", "sfda": "sfda", "parc": "parc", "etran": "etran",
+    "ncti": "ncti", "ped": "ped", "pactran": "pactran", "fda": "fda", "lfc": "lfc", "energy": "energy",
+}
+
+
+def normalize_metric_name(name: str) -> str:
+    """A zoorank metric name from a published spelling (``LogME``, ``LOG_ME``, ``RegHScore``, ``H-Score``, ...);
+    unknown names are returned lower-cased (they need a metric description)."""
+    key = str(name).strip().lower()
+    return PUBLISHED_METRICS.get(key, PUBLISHED_METRICS.get(key.replace(" ", "_"), key))
+
+
+def default_model_path() -> Path:
+    """Where ``zoorank metrics recommend`` looks for a trained MetaRank by default:
+    ``<zoorank cache>/metarank/model.npz``."""
+    return embedding_cache_dir().parent / "metarank" / "model.npz"
+
+
+# --------------------------------------------------------------------------------------------- metric scores
+
+
+class MetricUnavailable(InputError):
+    """The metric cannot score this zoo on this task (a headless model, no general features, bad input)."""
+
+
+def zoo_scores(metric: str, features: Sequence[np.ndarray], logits: Sequence[np.ndarray | None],
+               labels: np.ndarray, *, general: Sequence[np.ndarray | None] | None = None, **params: Any
+               ) -> np.ndarray:
+    """One score per model of ``metric`` from each model's probe ``features`` and source ``logits`` (as
+    :class:`zoorank.bench.harness.MetricMethod` does: pool forms for ETran/NCTI, softmax of the logits for
+    LEEP/NCE, ``general`` features for PED). Raises :class:`MetricUnavailable` when it cannot be computed."""
+    from zoorank import metrics as M
+
+    info = M.info(metric)
+    feats = [np.asarray(f) for f in features]
+    y = labels if info.needs_labels else None
+    try:
+        if info.needs_general_features and "general_features" not in params:
+            if general is None or any(g is None for g in general):
+                raise MetricUnavailable(f"{metric} needs general features of every model")
+            return np.array([M.compute(metric, f, y, general_features=g, **params)
+                             for f, g in zip(feats, general, strict=True)])
+        probs = None
+        if info.needs_source_probs:
+            if any(lg is None for lg in logits):
+                raise MetricUnavailable(f"{metric} needs source-head logits; a model is headless")
+            probs = [M.softmax(np.asarray(lg)) for lg in logits]
+        if info.pool_func is not None:
+            return np.asarray(M.compute_pool(metric, feats, y, **params), dtype=np.float64)
+        return np.asarray(M.compute_pool(metric, feats if info.needs_features else [None] * len(feats), y,
+                                         source_probs=probs, **params), dtype=np.float64)
+    except MetricUnavailable:
+        raise
+    except (InputError, np.linalg.LinAlgError, FloatingPointError) as exc:
+        raise MetricUnavailable(f"{metric}: {exc}") from None
+
+
+def _digest(*arrays: np.ndarray | None) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.data)
+    return h.hexdigest()
+
+
+class _ScoreStore:
+    """Score vectors on disk, content-addressed: ``<dir>/<key[:2]>/<key>.npy`` (``directory=None``: memory only)."""
+
+    def __init__(self, directory: Path | None):
+        self.directory = directory
+        self.memory: dict[str, np.ndarray | None] = {}
+
+    def _path(self, key: str) -> Path:
+        assert self.directory is not None
+        return self.directory / key[:2] / f"{key}.npy"
+
+    def get(self, key: str) -> tuple[bool, np.ndarray | None]:
+        if key in self.memory:
+            return True, self.memory[key]
+        if self.directory is not None:
+            p = self._path(key)
+            if p.is_file():
+                try:
+                    v = np.load(p, allow_pickle=False)
+                except (OSError, ValueError):
+                    return False, None
+                out = None if v.size == 0 else v
+                self.memory[key] = out
+                return True, out
+        return False, None
+
+    def put(self, key: str, value: np.ndarray | None) -> None:
+        self.memory[key] = value
+        if self.directory is not None:
+            p = self._path(key)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.with_name(p.name + ".tmp.npy")
+            np.save(tmp, np.zeros(0) if value is None else np.asarray(value, dtype=np.float64))
+            tmp.replace(p)
+
+
+# ------------------------------------------------------------------------------------------------- sub-tasks
+
+
+@dataclass(frozen=True)
+class SubTask:
+    """A probe of a task: ``rows`` of its probe set (None = all) with labels remapped to 0..k-1."""
+
+    name: str  # "full", "classes0", "fewshot5", ...
+    rows: np.ndarray | None
+    labels: np.ndarray
+    n_classes: int
+    fewshot: int | None = None
+
+    @property
+    def is_full(self) -> bool:
+        return self.rows is None
+
+
+def subtasks(task: str, labels: np.ndarray, *, class_subsets: int = 1, fewshot: Sequence[int] = (5,),
+             seed: int = 0) -> list[SubTask]:
+    """The full task and its sampled sub-tasks: ``class_subsets`` random halves of the classes (tasks of at
+    least 4 classes) and, for each ``k`` in ``fewshot``, a probe of ``k`` images per class (when every class
+    has more than ``k``). Deterministic in (task, seed)."""
+    y = np.asarray(labels)
+    if y.ndim != 1 or y.size == 0 or not np.issubdtype(y.dtype, np.integer):
+        raise InputError(f"sub-tasks of {task!r}: labels must be a non-empty 1-D integer array")
+    C = int(y.max()) + 1
+    out = [SubTask("full", None, y.astype(np.int64), C)]
+    rng = np.random.default_rng([seed, zlib.crc32(task.encode())])
+    if C >= 4:
+        for i in range(class_subsets):
+            keep = np.sort(rng.choice(C, size=C // 2, replace=False))
+            rows = np.flatnonzero(np.isin(y, keep))
+            remap = np.full(C, -1, dtype=np.int64)
+            remap[keep] = np.arange(keep.size)
+            out.append(SubTask(f"classes{i}", rows, remap[y[rows]], int(keep.size)))
+    counts = np.bincount(y, minlength=C)
+    for k in fewshot:
+        if int(k) >= 2 and counts.min() > int(k):
+            rows = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), size=int(k), replace=False)
+                                           for c in range(C)]))
+            out.append(SubTask(f"fewshot{int(k)}", rows, y[rows].astype(np.int64), C, fewshot=int(k)))
+    return out
+
+
+# --------------------------------------------------------------------------------------- benchmark meta-data
+
+
+class BenchmarkMetaData:
+    """Metric qualities on a benchmark's tasks and their sub-tasks, computed lazily and cached (module doc).
+
+    ``metrics``: the candidate metrics (default: every registered metric); ``class_subsets``, ``fewshot``: the
+    sub-tasks of each task (:func:`subtasks`); ``subtask_weight``: their weight in the loss; ``cache_dir``: where
+    score vectors are kept on disk (default ``<zoorank cache>/metarank/scores``; ``False``: memory only).
+    Qualities are kept per (task, sub-task, metric): they do not depend on which target is held out.
+    """
+
+    def __init__(self, metrics: Sequence[str] | None = None, *, class_subsets: int = 1,
+                 fewshot: Sequence[int] = (5,), subtask_weight: float = 0.5, seed: int = 0,
+                 cache_dir: str | Path | bool | None = None, source: str = "benchmark"):
+        from zoorank import metrics as M
+
+        self.metrics = list(M.available() if metrics is None else metrics)
+        for m in self.metrics:
+            M.info(m)
+        if not self.metrics:
+            raise InputError("metarank meta-data: no metrics")
+        self.class_subsets = int(class_subsets)
+        self.fewshot = tuple(int(k) for k in fewshot)
+        if not 0 < subtask_weight <= 1:
+            raise InputError(f"metarank meta-data: subtask_weight must be in (0, 1], got {subtask_weight}")
+        self.subtask_weight = float(subtask_weight)
+        self.seed = seed
+        self.source = source
+        if cache_dir is False:
+            directory = None
+        elif cache_dir is None or cache_dir is True:
+            directory = embedding_cache_dir().parent / "metarank" / "scores"
+        else:
+            directory = Path(cache_dir)
+        self.store = _ScoreStore(directory)
+        self._records: dict[str, list[MetaRecord]] = {}
+        self.skipped: dict[tuple[str, str, str], str] = {}
+        self.computed = 0
+
+    def task_records(self, task: str, info: Any, models: Sequence[str],
+                     features: Callable[[str], tuple[np.ndarray, np.ndarray | None]], labels: np.ndarray,
+                     truth: np.ndarray, general: Callable[[str], np.ndarray | None] | None = None
+                     ) -> list[MetaRecord]:
+        """Records of one task (full + sub-tasks): ``features(model)`` -> (features, logits) on its probe,
+        ``labels`` the probe labels, ``truth`` the fine-tuned accuracies of ``models`` (in that order)."""
+        if task in self._records:
+            return self._records[task]
+        truth = np.asarray(truth, dtype=np.float64)
+        if truth.shape != (len(models),):
+            raise InputError(f"metarank meta-data: truth of {task!r} has shape {truth.shape}, expected "
+                             f"({len(models)},)")
+        y = np.asarray(labels)
+        pairs = [features(m) for m in models]
+        feats = [np.asarray(f) for f, _ in pairs]
+        logits = [None if lg is None else np.asarray(lg) for _, lg in pairs]
+        if any(f.shape[0] != y.size for f in feats):
+            raise InputError(f"metarank meta-data: features of {task!r} do not match its {y.size} labels")
+        gen: list[np.ndarray | None] | None = None
+        from zoorank import metrics as M
+
+        if general is not None and any(M.info(m).needs_general_features for m in self.metrics):
+            gen = [general(m) for m in models]
+        base = [_digest(f) for f in feats]
+        lbase = [_digest(lg) for lg in logits]
+        gbase = [_digest(g) for g in gen] if gen is not None else ["-"]
+        out: list[MetaRecord] = []
+        for sub in subtasks(task, y, class_subsets=self.class_subsets, fewshot=self.fewshot, seed=self.seed):
+            rows = sub.rows
+            sf = feats if rows is None else [f[rows] for f in feats]
+            sl = logits if rows is None else [None if lg is None else lg[rows] for lg in logits]
+            if sub.is_full:
+                card = card_from_task_info(info)
+            else:
+                card = card_from_task_info(info, n_images=int(sub.labels.size), n_classes=sub.n_classes,
+                                           per_class=sub.fewshot, fewshot=sub.fewshot,
+                                           subset_of=task if sub.name.startswith("classes") else None)
+                card.name = f"{task} ({sub.name})"
+            text = card.to_text()
+            rows_key = _digest(None if rows is None else rows, sub.labels)
+            for metric in self.metrics:
+                key = hashlib.sha256(json.dumps([metric, base, lbase, gbase, rows_key]).encode()).hexdigest()
+                hit, scores = self.store.get(key)
+                if not hit:
+                    try:
+                        scores = zoo_scores(metric, sf, sl, sub.labels, general=gen)
+                        if not np.isfinite(scores).all():
+                            raise MetricUnavailable(f"{metric}: non-finite scores")
+                    except MetricUnavailable as exc:
+                        self.skipped[(task, sub.name, metric)] = str(exc)
+                        scores = None
+                    self.computed += 1
+                    self.store.put(key, scores)
+                if scores is None:
+                    continue
+                q = R.weighted_tau(scores, truth)
+                out.append(MetaRecord(task if sub.is_full else f"{task}/{sub.name}", text, metric, q, group=task,
+                                      source=self.source if sub.is_full else f"{self.source}:subtask",
+                                      weight=1.0 if sub.is_full else self.subtask_weight))
+        self._records[task] = out
+        return out
+
+    def history_records(self, context: Any) -> list[MetaRecord]:
+        """Records of every OTHER task of a harness :class:`~zoorank.bench.harness.TaskContext` (through its
+        leakage-checked history view: never the held-out task)."""
+        hist = context.history
+        out: list[MetaRecord] = []
+        for t in hist.tasks:
+            out += self.task_records(t, hist.task_info(t), hist.models,
+                                     lambda m, t=t: hist.features(m, t), hist.labels(t),
+                                     hist.truth(t, context.truth_kind), context.general_features)
+        return out
+
+
+def benchmark_records(benchmark: Any, provider: Any, *, meta: BenchmarkMetaData | None = None,
+                      truth_kind: str = "finetune_acc", tasks: Sequence[str] | None = None,
+                      progress: Callable[[str], None] | None = None) -> list[MetaRecord]:
+    """Records of every task of a harness :class:`~zoorank.bench.harness.Benchmark` (for the offline
+    evaluation: :func:`leave_one_out` then holds each task's group out of training)."""
+    meta = meta or BenchmarkMetaData(source="benchmark")
+    general_fn = getattr(provider, "general_features", None)
+    out: list[MetaRecord] = []
+    for t in (benchmark.tasks if tasks is None else tasks):
+        if progress is not None:
+            progress(t)
+        out += meta.task_records(t, benchmark.task_info[t], benchmark.models,
+                                 lambda m, t=t: provider.features(m, t), np.asarray(provider.labels(t)),
+                                 benchmark.truth(t, truth_kind), general_fn)
+    return out
+
+
+# --------------------------------------------------------------------------------------------- published data
+
+
+def published_records(sources: Sequence[str] = ("tllib", "transfergraph_image"), root: str | Path | None = None, *,
+                      min_models: int = 5, resamples: int = 0, resample_fraction: float = 0.7,
+                      resample_weight: float = 0.25, seed: int = 0) -> list[MetaRecord]:
+    """Records from published tables: for each zoo in ``sources`` (names of
+    :func:`zoorank.bench.published.load_zoo`), each dataset with a packaged card and each published metric with
+    a zoorank name, the weighted tau between the metric's scores and the fine-tuned accuracies over the models
+    having both (at least ``min_models``). ``dataset`` is ``<zoo>:<dataset>``, ``group`` the card's canonical
+    name (so one dataset in two zoos is held out together). ``resamples`` > 0 adds that many bootstrap
+    sub-zoos per dataset (``resample_fraction`` of the models, weight ``resample_weight``) as extra training
+    lists (evaluation never uses them)."""
+    from zoorank.bench.published import load_zoo
+
+    cards = load_dataset_cards()
+    alias = dataset_card_aliases(cards)
+    out: list[MetaRecord] = []
+    for src in sources:
+        zoo = load_zoo(src, root)
+        rng = np.random.default_rng([seed, zlib.crc32(src.encode())])
+        for j, d in enumerate(zoo.datasets):
+            name = alias.get(d.lower())
+            if name is None:
+                continue
+            text = cards[name].to_text()
+            acc = zoo.acc[:, j]
+            subsets: list[tuple[str, np.ndarray | None, float]] = [("", None, 1.0)]
+            n_ok = int(np.isfinite(acc).sum())
+            for r in range(resamples):
+                k = max(min_models, round(resample_fraction * n_ok))
+                pick = np.sort(rng.choice(np.flatnonzero(np.isfinite(acc)), size=min(k, n_ok), replace=False))
+                subsets.append((f"#r{r}", pick, resample_weight))
+            for suffix, pick, w in subsets:
+                for raw_metric, S in zoo.scores.items():
+                    metric = normalize_metric_name(raw_metric)
+                    from zoorank import metrics as M
+
+                    if metric not in M.available():
+                        continue
+                    s = S[:, j]
+                    ok = np.isfinite(s) & np.isfinite(acc)
+                    if pick is not None:
+                        mask = np.zeros_like(ok)
+                        mask[pick] = True
+                        ok &= mask
+                    if ok.sum() < min_models:
+                        continue
+                    q = R.weighted_tau(s[ok], acc[ok])
+                    out.append(MetaRecord(f"{src}:{d}{suffix}", text, metric, q, group=name,
+                                          source=src if not suffix else f"{src}:resample", weight=w))
+    if not out:
+        raise InputError(f"no published metric scores found for {', '.join(sources)}")
+    return out
+
+
+def published_stability(sources: Sequence[str] = ("tllib", "transfergraph_image"), root: str | Path | None = None,
+                        *, draws: int = 500, fraction: float = 0.8, min_models: int = 5, seed: int = 0
+                        ) -> list[dict]:
+    """How identifiable the best metric of each published dataset is: over ``draws`` random sub-zoos of
+    ``fraction`` of the models (without replacement), the share in which the full zoo's best metric stays the
+    best (``p_best_stays``), and the mean and standard deviation of (best - runner-up) weighted tau
+    (``gap``, ``gap_sd``). A share near 1/#metrics means the per-dataset "best metric" is mostly noise of the zoo
+    sample, so no selector (MetaRank or other) can learn it from a few dozen datasets."""
+    from zoorank import metrics as M
+    from zoorank.bench.published import load_zoo
+
+    alias = dataset_card_aliases()
+    out = []
+    for src in sources:
+        zoo = load_zoo(src, root)
+        rng = np.random.default_rng([seed, zlib.crc32(src.encode())])
+        for j, d in enumerate(zoo.datasets):
+            if d.lower() not in alias:
+                continue
+            acc = zoo.acc[:, j]
+            cols = {normalize_metric_name(k): v[:, j] for k, v in zoo.scores.items()
+                    if normalize_metric_name(k) in M.available()}
+            ok = np.isfinite(acc)
+            for v in cols.values():
+                ok &= np.isfinite(v) | ~np.isfinite(v).any()
+            cols = {k: v for k, v in cols.items() if np.isfinite(v[ok]).all() and ok.sum() >= min_models}
+            if len(cols) < 2:
+                continue
+            idx = np.flatnonzero(ok)
+            names = sorted(cols)
+            full = np.array([R.weighted_tau(cols[m][idx], acc[idx]) for m in names])
+            best = int(np.argmax(full))
+            k = max(min_models, round(fraction * idx.size))
+            stays, gaps = 0, []
+            for _ in range(draws):
+                sub = rng.choice(idx, size=k, replace=False)
+                q = np.array([R.weighted_tau(cols[m][sub], acc[sub]) for m in names])
+                stays += int(np.argmax(q) == best)
+                srt = np.sort(q)
+                gaps.append(srt[-1] - srt[-2])
+            srt = np.sort(full)
+            out.append({"dataset": f"{src}:{d}", "n_models": int(idx.size), "metrics": names,
+                        "best": names[best], "full_gap": float(srt[-1] - srt[-2]),
+                        "p_best_stays": stays / draws, "gap": float(np.mean(gaps)), "gap_sd": float(np.std(gaps))})
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ external CSV
+
+EXTERNAL_COLUMNS = ("dataset", "description", "metric", "quality")
+
+
+def read_external_csv(path: str | Path) -> tuple[list[MetaRecord], dict[str, str]]:
+    """Read an external meta-dataset: columns ``dataset,description,metric,quality`` (quality = weighted tau in
+    [-1, 1]; the description may be given once per dataset), optional ``group``, ``source``, ``weight`` and
+    ``metric_description`` (the text of a metric without a packaged card). Metric names are normalised
+    (:func:`normalize_metric_name`). Returns (records, metric descriptions)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"external meta-dataset: file {p} not found")
+    try:
+        with p.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing = [c for c in EXTERNAL_COLUMNS if c not in header]
+            if missing:
+                raise InputError(f"{p.name}: missing column(s) {', '.join(missing)} (header: {','.join(header)})")
+            rows = []
+            for i, raw in enumerate(reader, start=2):
+                if None in raw:
+                    raise InputError(f"{p.name} line {i}: more fields than columns")
+                row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+                if any(row.values()):
+                    rows.append((i, row))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p.name}: not UTF-8 text ({exc.reason})") from None
+    except csv.Error as exc:
+        raise InputError(f"{p.name}: malformed CSV ({exc})") from None
+    if not rows:
+        raise InputError(f"{p.name}: no rows")
+    desc: dict[str, str] = {}
+    for i, row in rows:
+        if not row["dataset"]:
+            raise InputError(f"{p.name} line {i}: empty dataset name")
+        d = row["description"]
+        if d:
+            if desc.setdefault(row["dataset"], d) != d:
+                raise InputError(f"{p.name} line {i}: dataset {row['dataset']!r} has two different descriptions")
+    texts: dict[str, str] = {}
+    out = []
+    for i, row in rows:
+        where = f"{p.name} line {i}"
+        if row["dataset"] not in desc:
+            raise InputError(f"{where}: dataset {row['dataset']!r} has no description on any row")
+        if not row["metric"]:
+            raise InputError(f"{where}: empty metric name")
+        try:
+            q = float(row["quality"])
+        except ValueError:
+            raise InputError(f"{where}: quality {row['quality']!r} is not a number") from None
+        if not math.isfinite(q) or not -1.0 <= q <= 1.0:
+            raise InputError(f"{where}: quality {row['quality']!r} must be a weighted tau in [-1, 1]")
+        w = 1.0
+        if row.get("weight"):
+            try:
+                w = float(row["weight"])
+            except ValueError:
+                raise InputError(f"{where}: weight {row['weight']!r} is not a number") from None
+        metric = normalize_metric_name(row["metric"])
+        if row.get("metric_description"):
+            texts[metric] = row["metric_description"]
+        try:
+            out.append(MetaRecord(row["dataset"], desc[row["dataset"]], metric, q, group=row.get("group", ""),
+                                  source=row.get("source", "") or "external", weight=w))
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+    return out, texts
+
+
+def write_external_csv(records: Iterable[MetaRecord], path: str | Path) -> Path:
+    """Write records in the external CSV format of :func:`read_external_csv`."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with p.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow([*EXTERNAL_COLUMNS, "group", "source", "weight"])
+        for r in records:
+            w.writerow([r.dataset, r.description, r.metric, repr(r.quality), r.group, r.source, repr(r.weight)])
+    return p
+
+
+# ---------------------------------------------------------------------------------------------- leave-one-out
+
+
+@dataclass
+class LooRow:
+    """The figures of one held-out dataset (module doc)."""
+
+    dataset: str
+    group: str
+    source: str
+    candidates: list[str]
+    ranking: list[str]
+    pick: str
+    pick_tau: float
+    average_best: str
+    average_best_tau: float
+    random_tau: float
+    oracle: str
+    oracle_tau: float
+    ndcg3: float
+    top3_hit: float
+    average_best_ndcg3: float
+    average_best_top3_hit: float
+    nearest_pick: str = ""
+    nearest_tau: float = float("nan")
+    reason: str = ""
+    qualities: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _ndcg3(pred: np.ndarray, q: np.ndarray) -> float:
+    span = float(q.max() - q.min())
+    if span <= 0:
+        return 1.0
+    return R.ndcg_at_k(pred, (q - q.min()) / span, 3)
+
+
+def _top3(pred: np.ndarray, q: np.ndarray) -> float:
+    best = set(np.flatnonzero(q == q.max()))
+    return float(bool(best & set(np.argsort(-pred, kind="stable")[:3])))
+
+
+def _average_ranking(train: Sequence[MetaRecord], candidates: Sequence[str], is_target: Callable[[MetaRecord], bool]
+                     ) -> np.ndarray:
+    """Mean training quality of each candidate over the training datasets (targets, not sub-tasks) that measured
+    every candidate; over those that measured it when no dataset measured them all."""
+    per: dict[str, dict[str, float]] = {}
+    for r in train:
+        if is_target(r) and r.metric in candidates:
+            per.setdefault(r.dataset, {})[r.metric] = r.quality
+    full = [d for d, v in per.items() if all(c in v for c in candidates)]
+    out = []
+    for c in candidates:
+        vals = [per[d][c] for d in full] if full else [v[c] for v in per.values() if c in v]
+        out.append(float(np.mean(vals)) if vals else -np.inf)
+    return np.array(out)
+
+
+def leave_one_out(records: Sequence[MetaRecord], make_model: Callable[[], MetaRank], *,
+                  evaluate: Callable[[MetaRecord], bool] | None = None,
+                  progress: Callable[[str], None] | None = None) -> list[LooRow]:
+    """Leave-one-group-out evaluation (module doc). ``evaluate(record)`` says which datasets are evaluated and
+    count as targets for the average-best baseline (default: records whose source is not a sub-task or
+    re-sample). A model is trained once per held-out group, on the records of the other groups."""
+    recs = list(records)
+    is_target = evaluate or (lambda r: not r.source.endswith((":subtask", ":resample")))
+    by_ds: dict[str, list[MetaRecord]] = {}
+    for r in recs:
+        by_ds.setdefault(r.dataset, []).append(r)
+    targets = [d for d, rs in by_ds.items() if is_target(rs[0])]
+    groups: dict[str, list[str]] = {}
+    for d in targets:
+        groups.setdefault(by_ds[d][0].key, []).append(d)
+    rows: list[LooRow] = []
+    for g, datasets in groups.items():
+        train = [r for r in recs if r.key != g]
+        train_metrics = {r.metric for r in train}
+        todo = []
+        for d in datasets:
+            q = {r.metric: r.quality for r in by_ds[d] if r.metric in train_metrics}
+            if len(q) >= 2:
+                todo.append((d, q))
+        if not todo:
+            continue
+        if progress is not None:
+            progress(g)
+        model = make_model().fit(train)
+        for d, q in todo:
+            cands = sorted(q)
+            qa = np.array([q[c] for c in cands])
+            ranking = model.rank_metrics(by_ds[d][0].description, cands)
+            pred = np.array([dict((r.metric, r.score) for r in ranking.metrics)[c] for c in cands])
+            avg = _average_ranking(train, cands, is_target)
+            ia, io = int(np.argmax(avg)), int(np.argmax(qa))
+            # the text-only nearest-neighbour selector: the best metric of the most similar training dataset
+            near = ranking.neighbours[0].best_metric if ranking.neighbours else ranking.top
+            rows.append(LooRow(
+                dataset=d, group=g, source=by_ds[d][0].source, candidates=cands, ranking=ranking.names(),
+                pick=ranking.top, pick_tau=q[ranking.top], average_best=cands[ia], average_best_tau=float(qa[ia]),
+                random_tau=float(qa.mean()), oracle=cands[io], oracle_tau=float(qa[io]), ndcg3=_ndcg3(pred, qa),
+                top3_hit=_top3(pred, qa), average_best_ndcg3=_ndcg3(avg, qa), average_best_top3_hit=_top3(avg, qa),
+                nearest_pick=near, nearest_tau=q[near], reason=ranking.reason, qualities=q))
+    return rows
+
+
+def summarize(rows: Sequence[LooRow], tie: float = 1e-9) -> dict:
+    """Means over the held-out datasets, the share of the average-best -> oracle gap that MetaRank closes, and
+    wins / ties / losses of MetaRank's pick against the average-best metric."""
+    if not rows:
+        raise InputError("metarank summary: no evaluated datasets")
+    m = {k: float(np.mean([getattr(r, k) for r in rows])) for k in
+         ("pick_tau", "average_best_tau", "random_tau", "oracle_tau", "ndcg3", "top3_hit", "average_best_ndcg3",
+          "average_best_top3_hit", "nearest_tau")}
+    gap = m["oracle_tau"] - m["average_best_tau"]
+    m["gap_closed"] = (m["pick_tau"] - m["average_best_tau"]) / gap if gap > 1e-12 else float("nan")
+    d = np.array([r.pick_tau - r.average_best_tau for r in rows])
+    m["wins"], m["ties"], m["losses"] = int((d > tie).sum()), int((np.abs(d) <= tie).sum()), int((d < -tie).sum())
+    m["n"] = len(rows)
+    m["mean_candidates"] = float(np.mean([len(r.candidates) for r in rows]))
+    m["pick_is_average_best"] = float(np.mean([r.pick == r.average_best for r in rows]))
+    return m
+
+
+def _f(v: float, digits: int = 3) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def stability_markdown(rows: Sequence[dict]) -> str:
+    """A table of :func:`published_stability`: how often each dataset's best metric survives a sub-zoo."""
+    lines = ["### Is the best metric of a published dataset identifiable?", "",
+             "Share of random sub-zoos (80 % of the models, 500 draws) in which the full zoo's best metric stays the "
+             "best, and the mean (best − runner-up) weighted tau (`python -c 'from zoorank.bench.metarank_eval import "
+             "published_stability'`).", "",
+             "| dataset | models | metrics | best | best − runner-up | stays best | chance |",
+             "| --- | ---: | ---: | --- | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['dataset']} | {r['n_models']} | {len(r['metrics'])} | {r['best']} | {r['full_gap']:.3f} | "
+                     f"{r['p_best_stays']:.2f} | {1 / len(r['metrics']):.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_section(results: dict[str, dict[str, list[LooRow]]], *, command: str, notes: Sequence[str] = (),
+                     extra: str = "") -> str:
+    """The ``metarank`` section of ``docs/BENCHMARKS.md``: for every setting (a meta-dataset), a summary row per
+    MetaRank variant, then the per-dataset table of the main variant (the first)."""
+    lines = ["## MetaRank: which metric to trust (leave-one-dataset-out)", "",
+             f"Command: `{command}`  ", f"Measured {_dt.date.today().isoformat()}.", "",
+             "Each held-out dataset (with every sub-task and every other spelling of it) is left out of training; "
+             "MetaRank ranks the metrics measured on it from its dataset card. Figures: weighted tau (against the "
+             "fine-tuned accuracies) of MetaRank's top-1 metric, of the metric best on average over the training "
+             "datasets, of a random candidate (mean over the candidates) and of the per-dataset oracle; gap closed "
+             "= (pick − average-best) / (oracle − average-best) on the means; NDCG@3 with relevance = quality "
+             "min-max scaled within the dataset; top-3 hit = the truly best metric is among the first three "
+             "(trivially 1 with three candidates or fewer); nearest-dataset pick = the best metric of the training "
+             "dataset whose card is closest (a text-only selector without learning).", ""]
+    lines += [f"- {n}" for n in notes]
+    if notes:
+        lines.append("")
+    for setting, variants in results.items():
+        lines += [f"### {setting}", "",
+                  "| variant | datasets | candidates | MetaRank top-1 | average-best | random | oracle | gap closed "
+                  "| W/T/L vs avg-best | NDCG@3 (avg-best) | top-3 hit (avg-best) | nearest-dataset pick |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for name, rows in variants.items():
+            if not rows:
+                continue
+            s = summarize(rows)
+            lines.append(f"| {name} | {s['n']} | {s['mean_candidates']:.1f} | {_f(s['pick_tau'])} | "
+                         f"{_f(s['average_best_tau'])} | {_f(s['random_tau'])} | {_f(s['oracle_tau'])} | "
+                         f"{_f(100 * s['gap_closed'], 0)} % | {s['wins']}/{s['ties']}/{s['losses']} | "
+                         f"{_f(s['ndcg3'])} ({_f(s['average_best_ndcg3'])}) | {_f(s['top3_hit'], 2)} "
+                         f"({_f(s['average_best_top3_hit'], 2)}) | {_f(s['nearest_tau'])} |")
+        main_name, main_rows = next(iter(variants.items()))
+        if main_rows:
+            lines += ["", f"Per dataset ({main_name}):", "",
+                      "| dataset | candidates | MetaRank pick (tau) | average-best (tau) | oracle (tau) | random | "
+                      "NDCG@3 | nearest training datasets |",
+                      "| --- | ---: | --- | --- | --- | ---: | ---: | --- |"]
+            for r in main_rows:
+                near = r.reason.split("nearest historical datasets: ", 1)[-1] if "nearest" in r.reason else ""
+                near = "; ".join(x.split(" (")[0] for x in near.split("; ")[:3])
+                lines.append(f"| {r.dataset} | {len(r.candidates)} | {r.pick} ({_f(r.pick_tau)}) | "
+                             f"{r.average_best} ({_f(r.average_best_tau)}) | {r.oracle} ({_f(r.oracle_tau)}) | "
+                             f"{_f(r.random_tau)} | {_f(r.ndcg3)} | {near} |")
+        lines.append("")
+    if extra:
+        lines.append(extra)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------- command
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "listnet (text)": {"loss": "listnet"},
+    "approxndcg (text)": {"loss": "approxndcg"},
+    "pairwise (text)": {"loss": "pairwise"},
+    "mse (text)": {"loss": "mse"},
+    "listnet (meta-features)": {"loss": "listnet", "features": "meta"},
+}
+
+
+def _evaluate(records: list[MetaRecord], encoder: Any, metric_texts: dict[str, str], variants: Sequence[str],
+              seed: int, log: Callable[[str], None]) -> dict[str, list[LooRow]]:
+    out = {}
+    for v in variants:
+        kw = VARIANTS[v]
+        t0 = time.perf_counter()
+        out[v] = leave_one_out(records, lambda kw=kw: MetaRank(encoder=encoder, metric_texts=metric_texts,
+                                                                seed=seed, **kw))
+        if out[v]:
+            s = summarize(out[v])
+            log(f"  {v}: pick {s['pick_tau']:.3f} avg-best {s['average_best_tau']:.3f} random {s['random_tau']:.3f} "
+                f"oracle {s['oracle_tau']:.3f} gap closed {100 * s['gap_closed']:.0f} % NDCG@3 {s['ndcg3']:.3f} "
+                f"top-3 {s['top3_hit']:.2f} ({time.perf_counter() - t0:.1f} s)")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m zoorank.bench.metarank_eval`` (module doc)."""
+    ap = argparse.ArgumentParser(prog="python -m zoorank.bench.metarank_eval",
+                                 description="MetaRank leave-one-dataset-out evaluation and training.")
+    ap.add_argument("--published", action="store_true",
+                    help="use the published tables (TLlib, TransferGraph image); default when no other source")
+    ap.add_argument("--sources", default="tllib,transfergraph_image", help="published zoos (comma-separated)")
+    ap.add_argument("--groundtruth", default=None, help="folder of the published tables (default: shared/)")
+    ap.add_argument("--benchmark", default=None, help="a harness benchmark folder (e.g. benchmarks/zoobench)")
+    ap.add_argument("--csv", dest="csv_path", default=None, help="an external CSV (dataset,description,metric,quality)")
+    ap.add_argument("--encoder", default="all-MiniLM-L6-v2", help="sentence encoder (or hashing:DIM)")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: " + ", ".join(VARIANTS))
+    ap.add_argument("--resamples", type=int, default=0, help="bootstrap sub-zoos per published dataset (training)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--write", default=None, help="write the 'metarank' section of this Markdown file")
+    ap.add_argument("--json", dest="json_path", default=None, help="write every per-dataset row as JSON")
+    ap.add_argument("--train-out", default=None, nargs="?", const=str(default_model_path()),
+                    help="also train on every record and save the model (default path: the recommend command's)")
+    ap.add_argument("--no-eval", action="store_true", help="only train (with --train-out)")
+    args = ap.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    use_published = args.published or not (args.benchmark or args.csv_path)
+    settings: dict[str, list[MetaRecord]] = {}
+    texts: dict[str, str] = {}
+    all_records: list[MetaRecord] = []
+    if use_published:
+        sources = [s.strip() for s in args.sources.split(",") if s.strip()]
+        recs = published_records(sources, args.groundtruth, resamples=args.resamples, seed=args.seed)
+        all_records += recs
+        settings[f"Published tables: {' + '.join(sources)} (trained on both, evaluated on each dataset)"] = recs
+        for s in sources:
+            sub = [r for r in recs if r.source.split(":")[0] == s]
+            if len(sources) > 1 and sub:
+                settings[f"Published tables: {s} alone"] = sub
+    if args.csv_path:
+        recs, t = read_external_csv(args.csv_path)
+        texts.update(t)
+        all_records += recs
+        settings[f"External CSV {Path(args.csv_path).name}"] = recs
+    if args.benchmark:
+        from zoorank.bench.harness import load_benchmark
+        from zoorank.bench.zoobench.provider import ZooBenchProvider
+
+        bench = load_benchmark(args.benchmark)
+        provider = ZooBenchProvider(args.benchmark)
+        recs = benchmark_records(bench, provider, meta=BenchmarkMetaData(source="zoobench"),
+                                 progress=lambda t: log(f"meta-data of {t}"))
+        all_records += recs
+        settings[f"Benchmark {bench.root.name if bench.root else ''} (leave-one-target-out, with sub-tasks)"] = recs
+    results: dict[str, dict[str, list[LooRow]]] = {}
+    if not args.no_eval:
+        for name, recs in settings.items():
+            log(f"{name}: {len({r.dataset for r in recs})} datasets, {len(recs)} records")
+            results[name] = _evaluate(recs, args.encoder, texts, variants, args.seed, log)
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps({k: {v: [r.to_dict() for r in rows] for v, rows in d.items()}
+                                                    for k, d in results.items()}, indent=1) + "\n")
+    if args.write and results:
+        from zoorank.bench.metric_speed import write_markdown_section
+
+        cmd = "python -m zoorank.bench.metarank_eval" + (" --published" if use_published else "") + \
+              (f" --benchmark {args.benchmark}" if args.benchmark else "") + \
+              (f" --csv {args.csv_path}" if args.csv_path else "") + \
+              (f" --encoder {args.encoder}" if args.encoder != "all-MiniLM-L6-v2" else "") + \
+              (f" --resamples {args.resamples}" if args.resamples else "") + f" --write {args.write}"
+        notes = [f"Encoder: {args.encoder}; MetaRank defaults ({_defaults()}); seed {args.seed}."]
+        extra = stability_markdown(published_stability(sources, args.groundtruth)) if use_published else ""
+        write_markdown_section(Path(args.write), "metarank",
+                               markdown_section(results, command=cmd, notes=notes, extra=extra))
+        log(f"wrote {args.write}")
+    if args.train_out:
+        model = MetaRank(encoder=args.encoder, metric_texts=texts, seed=args.seed).fit(all_records)
+        path = model.save(args.train_out)
+        log(f"trained on {len(model.datasets)} datasets x {len(model.metrics)} metrics; saved {path}")
+    return 0
+
+
+def _defaults() -> str:
+    m = MetaRank(encoder="hashing")
+    return ", ".join(f"{k} {getattr(m, k)}" for k in ("loss", "tau", "hidden", "epochs", "lr", "weight_decay",
+                                                        "n_ensemble"))
+
+
+def with_weight(records: Iterable[MetaRecord], weight: float) -> list[MetaRecord]:
+    """The records with another loss weight (e.g. to down-weight an external source)."""
+    return [replace(r, weight=weight) for r in records]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
