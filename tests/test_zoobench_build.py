@@ -158,3 +158,17 @@ def test_bench_build_dry_run_prints_the_estimate():
     res = CliRunner().invoke(cli, ["bench", "build", "--dry-run"])
     assert res.exit_code == 0, res.output
     assert "37 models x 19 tasks" in res.output and "703 fine-tuning jobs" in res.output
+
+
+def test_fennec_archi2vec_features_of_the_zoo(tiny: Path, tmp_path: Path):
+    from zoorank.bench.learned import _archi2vec_features
+
+    bench = H.load_benchmark(tiny)
+    provider = ZooBenchProvider(tiny, cache=FeatureCache(tmp_path / "cache"))
+    ctx = H.TaskContext("blob_scale", bench, provider)
+    feats = _archi2vec_features(ctx, [bench.zoo[m].params for m in bench.models])
+    assert feats.shape == (3, 2 + 32) and np.isfinite(feats).all()
+    assert ctx.forward_passes == 0
+    # log10 params and log10 layer counts come first; three different architectures, three different embeddings
+    np.testing.assert_allclose(feats[:, 0], np.log10([bench.zoo[m].params for m in bench.models]))
+    assert len({tuple(np.round(r[2:], 6)) for r in feats}) == 3

@@ -111,7 +111,7 @@ def _archi2vec_features(context: TaskContext, params: list[int]) -> np.ndarray:
         arch = context.zoo[m].architecture
         if arch not in graphs:
             net, input_shape = network(m)
-            graphs[arch] = A.autograd_graph(net, input_shape)
+            graphs[arch] = A.autograd_graph(net, input_shape=input_shape, name=arch)
     archs = list(graphs)
     emb = A.Archi2Vec(seed=0).fit([graphs[a] for a in archs]).embeddings_
     row = {a: i for i, a in enumerate(archs)}
