@@ -21,12 +21,24 @@ def low_rank(n=40, m=15, k=4, seed=0):
     return M @ D.T, M, D
 
 
-def test_nmf_recovers_an_exact_low_rank_matrix_and_never_increases_the_objective():
+@pytest.mark.parametrize("solver", ["hals", "mu"])
+def test_nmf_recovers_an_exact_low_rank_matrix_and_never_increases_the_objective(solver):
     P, _, _ = low_rank()
-    r = nmf.factorize(P, 4, alpha_m=0, alpha_d=0, max_iter=20000, tol=1e-12)
-    assert np.abs(r.reconstruct() - P).max() < 1e-4
+    r = nmf.factorize(P, 4, alpha_m=0, alpha_d=0, max_iter=20000, tol=1e-12, solver=solver)
+    assert np.abs(r.reconstruct() - P).max() < 1e-3
     assert (r.M >= 0).all() and (r.D >= 0).all()
     assert np.all(np.diff(r.losses) <= 1e-12 * max(r.losses[0], 1))
+
+
+def test_hals_reaches_a_lower_objective_than_multiplicative_updates_in_the_same_iterations():
+    P, _, _ = low_rank(200, 20, 4, seed=7)
+    P = P + 0.01 * np.random.default_rng(8).random(P.shape)
+    mask = np.random.default_rng(9).random(P.shape) > 0.2
+    hals = nmf.factorize(P, 4, mask=mask, max_iter=300, tol=0, solver="hals")
+    mu = nmf.factorize(P, 4, mask=mask, max_iter=300, tol=0, solver="mu")
+    assert hals.loss < 0.9 * mu.loss
+    with pytest.raises(InputError, match="solver"):
+        nmf.factorize(P, 4, solver="sgd")
 
 
 def test_nmf_fills_missing_entries_from_the_others():
