@@ -80,6 +80,10 @@ def test_fold_in_recovers_a_new_column_from_few_entries():
     d = nmf.fold_in(M, new[rows], rows, alpha_d=1e-9)
     np.testing.assert_allclose(M @ d, new, atol=1e-6)
     assert (nmf.fold_in(M, np.zeros(0), np.zeros(0, int)) == 0).all()
+    # a strong prior keeps the vector at its centre; no observation returns the centre
+    centre = np.full(4, 0.3)
+    np.testing.assert_allclose(nmf.fold_in(M, new[rows], rows, alpha_d=1e9, d0=centre), centre, atol=1e-6)
+    np.testing.assert_allclose(nmf.fold_in(M, np.zeros(0), np.zeros(0, int), d0=centre), centre)
 
 
 def test_meta_regression_recovers_a_linear_relation_and_ignores_missing():

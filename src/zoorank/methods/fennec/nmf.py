@@ -133,9 +133,11 @@ def factorize(P: np.ndarray, k: int = 8, *, mask: np.ndarray | None = None, alph
     return NMFResult(M, D, n_iter, converged, losses[1:])
 
 
-def fold_in(M: np.ndarray, values: np.ndarray, rows: np.ndarray, *, alpha_d: float = 1e-3) -> np.ndarray:
+def fold_in(M: np.ndarray, values: np.ndarray, rows: np.ndarray, *, alpha_d: float = 1e-3,
+            d0: np.ndarray | None = None) -> np.ndarray:
     """A new task's vector from observed entries ``values`` at model ``rows``:
-    ``argmin_{d >= 0} ||values - M[rows] d||^2 + alpha_d ||d||^2``. With no observations: zeros."""
+    ``argmin_{d >= 0} ||values - M[rows] d||^2 + alpha_d ||d - d0||^2`` (``d0``: a prior centre, e.g. the mean of
+    the historical task vectors; default 0). With no observations: ``max(d0, 0)``."""
     from scipy.optimize import nnls
 
     M = np.asarray(M, dtype=np.float64)
@@ -144,11 +146,14 @@ def fold_in(M: np.ndarray, values: np.ndarray, rows: np.ndarray, *, alpha_d: flo
     if rows.shape != values.shape or rows.ndim != 1:
         raise InputError(f"fold_in: rows and values must be 1-D of the same length, got {rows.shape}, {values.shape}")
     k = M.shape[1]
+    centre = np.zeros(k) if d0 is None else np.asarray(d0, dtype=np.float64)
+    if centre.shape != (k,) or not np.isfinite(centre).all():
+        raise InputError(f"fold_in: d0 must be a finite vector of length {k}")
     if rows.size == 0:
-        return np.zeros(k)
+        return np.maximum(centre, 0.0)
     if not np.isfinite(values).all() or (values < 0).any():
         raise InputError("fold_in: observed values must be finite and non-negative")
     A = np.vstack([M[rows], np.sqrt(alpha_d) * np.eye(k)])
-    b = np.concatenate([values, np.zeros(k)])
+    b = np.concatenate([values, np.sqrt(alpha_d) * centre])
     d, _ = nnls(A, b)
     return d
