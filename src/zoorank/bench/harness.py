@@ -422,6 +422,12 @@ class TaskContext:
     def forward_passes(self) -> int:
         return len(self.requested)
 
+    @property
+    def provider(self) -> FeatureProvider | None:
+        """The feature provider (for methods that keep per-run state keyed by it; data still goes through
+        the counted accessors)."""
+        return self._provider
+
     def _need_provider(self):
         if self._provider is None:
             raise MethodSkipped("no feature provider was given")
@@ -560,9 +566,10 @@ def register_method(name: str, factory: Callable[[], Method], *, in_all: bool = 
 def _builtin() -> dict[str, Callable[[], Method]]:
     from zoorank import metrics as M
     from zoorank.bench import baselines as B
-    from zoorank.bench import learned, learned_metarank
+    from zoorank.bench import learned, learned_metarank, learned_spider
 
     learned.register()
+    learned_spider.register()
     learned_metarank.register()
     out: dict[str, Callable[[], Method]] = {n: (lambda n=n: MetricMethod(n)) for n in M.available()}
     out.update(B.BASELINES)

@@ -1,0 +1,581 @@
+"""Model Spider experiments on a harness benchmark (Zhang et al., NeurIPS 2023): the efficiency–accuracy curve of
+re-ranking (section 4.4, figure 4a: weighted tau as the number k of PTM-specific forward passes goes from 0 to
+the whole zoo), the incremental zoo (appendix C.4, table 5), the supervision and loss ablations (tables 3 and 4)
+and the spider chart (section 5.4) — all leave-one-target-out, on any :class:`~zoorank.bench.harness.Benchmark`
+with a feature provider that has ``encoder_features``.
+
+Benchmarks: ``planted`` (a seeded synthetic zoo, :class:`PlantedProvider`: model quality on a task depends on a
+direction of the task that the general encoder's class centres reveal, plus an optional hidden part that only
+the models' own features reveal), ``toy`` (the toy zoo of :mod:`zoorank.bench.toyzoo` with several target tasks
+and real fine-tuning ground truth, :func:`toy_benchmark`), or a benchmark directory (``zoobench`` provider).
+
+    python -m zoorank.bench.spider_curve curve --benchmark planted --json curve.json
+    python -m zoorank.bench.spider_curve incremental --benchmark planted --new 4
+    python -m zoorank.bench.spider_curve ablation --benchmark planted
+    python -m zoorank.bench.spider_curve chart --benchmark planted --model m3 --out /tmp/spider
+    python -m zoorank.bench.spider_curve curve --benchmark benchmarks/zoobench   # once ZooBench is built
+
+Every command prints a markdown table and can write the numbers as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from zoorank import ranking as R
+from zoorank.bench import harness as H
+from zoorank.errors import InputError
+
+__all__ = [
+    "PlantedProvider",
+    "ablation",
+    "chart",
+    "curve",
+    "incremental",
+    "main",
+    "planted_benchmark",
+    "toy_benchmark",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# a planted synthetic zoo
+
+
+class PlantedProvider:
+    """A seeded synthetic zoo for Model Spider.
+
+    Model m has a preferred direction α_m on the circle; task t has a direction β_t, C_t classes and
+    ``per_class`` probe rows per class. The model's quality q(m, t) = sigmoid(``sharpness``·cos(α_m − β_t) +
+    ``hidden``·ε_mt) with ε_mt ~ N(0, 1) (the hidden part is a property of the pair, invisible to the encoder).
+    The general encoder's features of task t: class prototypes 3·A·(cos β_t, sin β_t) + ``class_spread``·r_tk
+    plus unit noise (A a fixed random lift to ``encoder_dim`` dimensions), so the class centres reveal β_t. The
+    features of model m: class means ``separation``·q(m, t)·v_tk (v_tk random unit vectors in D_m dimensions) plus unit
+    noise,
+    so classes separate with quality; source logits are a fixed random linear head of the features. The ground
+    truth accuracy is 0.2 + 0.75·q. ``requests`` records every (model, task) whose features were read.
+    """
+
+    def __init__(self, n_models: int = 12, n_tasks: int = 14, *, classes: tuple[int, int] = (4, 8),
+                 per_class: int = 16, dims: tuple[int, int] = (12, 24), encoder_dim: int = 12,
+                 sharpness: float = 3.0, hidden: float = 0.0, class_spread: float = 1.0, separation: float = 4.0,
+                 seed: int = 0):
+        if n_models < 2 or n_tasks < 2:
+            raise InputError("planted zoo: needs at least 2 models and 2 tasks")
+        rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.models = tuple(f"m{i}" for i in range(n_models))
+        self.tasks = tuple(f"t{j}" for j in range(n_tasks))
+        self.alpha = (np.arange(n_models) / n_models * 2 * np.pi + rng.normal(0, 0.2, n_models)) % (2 * np.pi)
+        self.beta = rng.uniform(0, 2 * np.pi, n_tasks)
+        self.n_classes = rng.integers(classes[0], classes[1] + 1, n_tasks)
+        self.dims = rng.integers(dims[0], dims[1] + 1, n_models)
+        self.per_class, self.encoder_dim, self.class_spread = per_class, encoder_dim, class_spread
+        self.separation = float(separation)
+        self.lift = rng.normal(size=(encoder_dim, 2))
+        eps = rng.normal(size=(n_models, n_tasks))
+        logit = sharpness * np.cos(self.alpha[:, None] - self.beta[None, :]) + hidden * eps
+        self.quality = 1.0 / (1.0 + np.exp(-logit))  # [models, tasks]
+        self.heads = [np.random.default_rng([seed, 7, i]).normal(size=(int(d), 10)) for i, d in enumerate(self.dims)]
+        self.requests: list[tuple[str, str]] = []
+
+    def accuracy(self) -> np.ndarray:
+        """Ground truth [tasks, models]."""
+        return (0.2 + 0.75 * self.quality).T
+
+    def benchmark(self) -> H.Benchmark:
+        acc = self.accuracy()
+        zoo = {m: H.ZooEntry(m, f"arch{int(self.dims[i])}", "planted", "scratch", 1000 * (i + 1))
+               for i, m in enumerate(self.models)}
+        info = {t: H.TaskInfo(t, None, f"planted task {t}", int(self.n_classes[j])) for j, t in enumerate(self.tasks)}
+        return H.Benchmark(self.models, self.tasks, {"finetune_acc": acc, "linear_probe_acc": 0.9 * acc}, zoo, info)
+
+    def _t(self, task: str) -> int:
+        try:
+            return self.tasks.index(task)
+        except ValueError:
+            raise InputError(f"planted zoo: unknown task {task!r}") from None
+
+    def labels(self, task: str) -> np.ndarray:
+        j = self._t(task)
+        return np.repeat(np.arange(int(self.n_classes[j])), self.per_class)
+
+    def encoder_features(self, task: str) -> tuple[np.ndarray, np.ndarray]:
+        j = self._t(task)
+        y = self.labels(task)
+        rng = np.random.default_rng([self.seed, 1, j])
+        u = np.array([np.cos(self.beta[j]), np.sin(self.beta[j])])
+        protos = 3.0 * (self.lift @ u)[None, :] + self.class_spread * rng.normal(size=(int(self.n_classes[j]),
+                                                                                      self.encoder_dim))
+        return protos[y] + rng.normal(size=(y.size, self.encoder_dim)), y
+
+    def features(self, model: str, task: str) -> tuple[np.ndarray, np.ndarray]:
+        j = self._t(task)
+        i = self.models.index(model)
+        self.requests.append((model, task))
+        y = self.labels(task)
+        rng = np.random.default_rng([self.seed, 2, i, j])
+        d = int(self.dims[i])
+        v = rng.normal(size=(int(self.n_classes[j]), d))
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        X = self.separation * self.quality[i, j] * v[y] + rng.normal(size=(y.size, d))
+        return X, X @ self.heads[i]
+
+
+def planted_benchmark(**kwargs) -> tuple[H.Benchmark, PlantedProvider]:
+    """(benchmark, provider) of a :class:`PlantedProvider` built with ``kwargs``."""
+    p = PlantedProvider(**kwargs)
+    return p.benchmark(), p
+
+
+# --------------------------------------------------------------------------------------------------
+# the toy zoo with several targets
+
+
+class ToyProvider:
+    """Features of the toy zoo's models on several digit targets (see :func:`toy_benchmark`)."""
+
+    def __init__(self, feats: dict, labels: dict, encoder: dict):
+        self._feats, self._labels, self._encoder = feats, labels, encoder
+        self.requests: list[tuple[str, str]] = []
+
+    def labels(self, task: str) -> np.ndarray:
+        return self._labels[task]
+
+    def features(self, model: str, task: str) -> tuple[np.ndarray, np.ndarray]:
+        self.requests.append((model, task))
+        return self._feats[(model, task)]
+
+    def encoder_features(self, task: str) -> tuple[np.ndarray, np.ndarray]:
+        return self._encoder[task], self._labels[task]
+
+
+#: Target tasks of the toy benchmark: name -> (image transform, label rule) on the held-out half of the digits.
+TOY_TARGETS = ("rot90", "rot90-0to4", "rot90-5to9", "flip", "flip-parity", "transposed-loops", "upright-0to4",
+               "rot180")
+
+
+def _toy_target(name: str, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    view, _, rule = name.partition("-")
+    img = {"rot90": np.rot90(X, 1, axes=(1, 2)), "rot180": np.rot90(X, 2, axes=(1, 2)), "flip": X[:, :, ::-1],
+           "transposed": np.transpose(X, (0, 2, 1)), "upright": X}[view]
+    keep = np.ones(len(y), bool)
+    lab = y.copy()
+    if rule == "0to4":
+        keep = y < 5
+    elif rule == "5to9":
+        keep, lab = y >= 5, y - 5
+    elif rule == "parity":
+        lab = y % 2
+    elif rule == "loops":
+        lab = np.isin(y, [0, 6, 8, 9]).astype(np.int64)
+    return np.ascontiguousarray(img[keep], dtype=np.float32), lab[keep].astype(np.int64)
+
+
+def toy_benchmark(seed: int = 0, *, epochs: int = 8, progress=None) -> tuple[H.Benchmark, ToyProvider]:
+    """The toy zoo (:mod:`zoorank.bench.toyzoo`: 8 small networks pre-trained on digit source tasks) on the
+    targets of :data:`TOY_TARGETS`, each split in a probe (train) half and a test half; ground truth = test
+    accuracy after fine-tuning the whole network for ``epochs`` epochs (toyzoo's recipe otherwise). The general
+    encoder is a PCA (16 components) of the raw pixels fitted on the source half: not a zoo model."""
+    import copy
+
+    import torch
+
+    from zoorank.bench import toyzoo as T
+
+    torch.set_num_threads(1)
+    X, y, src, _, tgt_train, tgt_test = T._split(seed)
+    Xs_all = X[src].reshape(len(src), -1)
+    mean = Xs_all.mean(0)
+    _, _, vt = np.linalg.svd(Xs_all - mean, full_matrices=False)
+    pca = vt[:16].T
+    tgt = np.concatenate([tgt_train, tgt_test])
+    feats, labels, encoder = {}, {}, {}
+    acc = np.zeros((len(TOY_TARGETS), len(T.ZOO)))
+    models = [s.name for s in T.ZOO]
+    bodies = []
+    for k, spec in enumerate(T.ZOO):
+        rng = np.random.default_rng(seed + 1000 + k)
+        Xs, ys = T._source_task(spec.source, X, y, src, rng)
+        torch.manual_seed(seed + k)
+        body, head = T._build(spec.arch, int(ys.max()) + 1)
+        if spec.source != "untrained":
+            T._train(body, head, Xs, ys, seed=seed + k, **T.PRETRAIN)
+        bodies.append((body, head))
+    for j, name in enumerate(TOY_TARGETS):
+        imgs, lab = _toy_target(name, X[tgt], y[tgt])
+        half = np.random.default_rng([seed, j]).permutation(len(lab))
+        tr, te = np.sort(half[: len(lab) // 2]), np.sort(half[len(lab) // 2:])
+        labels[name] = lab[tr]
+        encoder[name] = (imgs[tr].reshape(len(tr), -1) - mean) @ pca
+        for k, (body, head) in enumerate(bodies):
+            f, p = T._forward(body, head, imgs[tr])
+            feats[(models[k], name)] = (f, np.log(np.maximum(p, 1e-300)))
+            ft_body = copy.deepcopy(body)
+            torch.manual_seed(seed + 100 + k)
+            ft_head = torch.nn.Linear(f.shape[1], int(lab.max()) + 1)
+            recipe = dict(T.FINETUNE, epochs=epochs)
+            T._train(ft_body, ft_head, imgs[tr], lab[tr], seed=seed + 100 + k, **recipe)
+            _, q = T._forward(ft_body, ft_head, imgs[te])
+            acc[j, k] = float((q.argmax(1) == lab[te]).mean())
+            if progress is not None:
+                progress(f"{models[k]} on {name}")
+    zoo = {}
+    for k, spec in enumerate(T.ZOO):
+        body, head = bodies[k]
+        n = sum(p.numel() for p in body.parameters()) + sum(p.numel() for p in head.parameters())
+        zoo[spec.name] = H.ZooEntry(spec.name, spec.arch, spec.source, "scratch", int(n))
+    info = {t: H.TaskInfo(t, None, f"digits, {t}", int(labels[t].max()) + 1) for t in TOY_TARGETS}
+    bench = H.Benchmark(models, TOY_TARGETS, {"finetune_acc": acc, "linear_probe_acc": acc}, zoo, info)
+    return bench, ToyProvider(feats, labels, encoder)
+
+
+# --------------------------------------------------------------------------------------------------
+# experiments
+
+
+class _FullHistory:
+    """Every task of a benchmark as history (for the diagnostics and the chart, which evaluate no target)."""
+
+    def __init__(self, bench: H.Benchmark, provider):
+        self.tasks, self._bench, self._provider = bench.tasks, bench, provider
+
+    def features(self, model: str, task: str):
+        return self._provider.features(model, task)
+
+    def labels(self, task: str) -> np.ndarray:
+        return np.asarray(self._provider.labels(task))
+
+    def encoder_features(self, task: str):
+        return self._provider.encoder_features(task)
+
+
+def _method(params: dict | None):
+    from zoorank.bench.learned_spider import SpiderMethod
+
+    p = dict(params or {})
+    return SpiderMethod("spider", loss=p.pop("loss", "rank"), bank=p.pop("bank", None), spider=p.pop("spider", None),
+                        **p)
+
+
+def _tasks(bench: H.Benchmark, tasks: Sequence[str] | None) -> list[str]:
+    out = list(bench.tasks if tasks is None else tasks)
+    for t in out:
+        bench.task_index(t)
+    return out
+
+
+def _rerank(coarse: np.ndarray, spec: dict[int, float], mode: str) -> np.ndarray:
+    """:meth:`ModelSpider.rerank` from already computed specific-token scores."""
+    s = coarse.copy()
+    if not spec:
+        return s
+    idx = np.array(sorted(spec))
+    v = np.array([spec[m] for m in idx])
+    if mode == "replace":
+        s[idx] = v
+        return s
+    rest = np.setdiff1d(np.arange(s.size), idx)
+    s[idx] = (float(s[rest].max()) + 1.0 if rest.size else 0.0) + (v - v.min())
+    return s
+
+
+def curve(bench: H.Benchmark, provider, *, tasks: Sequence[str] | None = None, ks: Sequence[int] | None = None,
+          params: dict | None = None, reference: Sequence[str] = ("logme",), mode: str = "block",
+          progress=None) -> dict:
+    """Efficiency–accuracy curve of re-ranking (section 4.4, figure 4a), leave-one-target-out.
+
+    For each target: one Spider fitted on the other targets' sampled tasks; the coarse ranking (k = 0, no zoo
+    forward pass), then for every k in ``ks`` (default 0..M) the scores of the top-k models replaced by their
+    specific-token scores (k forward passes; ``mode`` as in :meth:`ModelSpider.rerank`: ``block`` keeps the top-k
+    ahead and re-orders it, ``replace`` ranks everything together). Returns means over targets per k of weighted
+    tau, Pearson and top-1 regret, the per-target values, fit and rank times, and the ``reference`` metrics' means
+    (M forward passes).
+    """
+    from zoorank.methods.spider import specific_token, task_token
+
+    if mode not in ("block", "replace"):
+        raise InputError(f"curve: mode must be block or replace, got {mode!r}")
+    method = _method(params)
+    M = len(bench.models)
+    ks = list(range(M + 1)) if ks is None else sorted({int(k) for k in ks})
+    if not ks or ks[0] < 0 or ks[-1] > M:
+        raise InputError(f"curve: k must be in 0..{M}, got {ks}")
+    per_task: dict[str, dict] = {}
+    fit_s, rank_s = [], []
+    for task in _tasks(bench, tasks):
+        ctx = H.TaskContext(task, bench, provider)
+        t0 = time.perf_counter()
+        try:
+            spider = method.fitted(ctx)
+        except H.MethodSkipped as exc:
+            per_task[task] = {"skipped": str(exc)}
+            continue
+        fit_s.append(time.perf_counter() - t0)
+        E, y = ctx.encoder_features()
+        t0 = time.perf_counter()
+        token = task_token(E, y)
+        coarse = spider.rank(token)
+        rank_s.append(time.perf_counter() - t0)
+        order = np.argsort(-coarse, kind="stable")
+        labels = np.asarray(ctx.labels())
+        spec = spider.specific_scores({int(m): specific_token(ctx.features(bench.models[int(m)])[0], labels)
+                                       for m in order[: ks[-1]]})
+        truth = bench.truth(task)
+        rows = []
+        for k in ks:
+            s = _rerank(coarse, {int(m): spec[int(m)] for m in order[:k]}, mode)
+            rows.append((R.weighted_tau(s, truth), R.pearson(s, truth), R.top1_regret(s, truth)))
+        ref = {}
+        for name in reference:
+            rctx = H.TaskContext(task, bench, provider)
+            ref[name] = R.weighted_tau(H.MetricMethod(name).scores(task, rctx), truth)
+        per_task[task] = {"weighted_tau": [r[0] for r in rows], "pearson": [r[1] for r in rows],
+                          "top1_regret": [r[2] for r in rows], "reference": ref}
+        if progress is not None:
+            progress(task)
+    done = [v for v in per_task.values() if "skipped" not in v]
+    if not done:
+        raise InputError("curve: Spider could not be fitted for any target")
+    mean = {key: np.mean([v[key] for v in done], axis=0).tolist() for key in ("weighted_tau", "pearson", "top1_regret")}
+    return {"k": ks, "forward_passes": ks, "mode": mode, **mean, "n_targets": len(done),
+            "reference": {n: float(np.mean([v["reference"][n] for v in done])) for n in reference},
+            "fit_seconds_per_target": float(np.mean(fit_s)), "rank_seconds_per_target": float(np.mean(rank_s)),
+            "per_task": per_task}
+
+
+def incremental(bench: H.Benchmark, provider, *, new: Sequence[str] | int = 2, tasks: Sequence[str] | None = None,
+                params: dict | None = None, exemplars: int | None = None, progress=None) -> dict:
+    """Incremental zoo (appendix C.4, table 5), leave-one-target-out: a Spider fitted on the old models (the zoo
+    without ``new``, or without its last ``new`` models) gets ``new`` through :meth:`ModelSpider.add_models`;
+    compared with a Spider retrained from scratch on the whole zoo (weighted tau over the whole zoo, and the old
+    Spider's tau over the old models), with the times of each."""
+    import copy
+
+    from zoorank.methods.spider import ModelSpider, task_token
+
+    method = _method(params)
+    new_models = list(bench.models[-int(new):]) if isinstance(new, int) else [str(m) for m in new]
+    if not new_models or any(m not in bench.models for m in new_models) or len(new_models) >= len(bench.models) - 1:
+        raise InputError(f"incremental: new models must be 1..{len(bench.models) - 2} models of the zoo")
+    old_models = [m for m in bench.models if m not in new_models]
+    order = [bench.models.index(m) for m in old_models + new_models]
+    rows = {}
+    for task in _tasks(bench, tasks):
+        ctx = H.TaskContext(task, bench, provider)
+        bank = method.bank(ctx)
+        t_old = bank.training_tasks(ctx.history, models=old_models)
+        t_all = bank.training_tasks(ctx.history, models=old_models + new_models)
+        if len(t_all) < method.min_tasks:
+            rows[task] = {"skipped": f"{len(t_all)} training tasks"}
+            continue
+        dims = [bank.feature_dims.get(m) for m in old_models + new_models]
+        sp = method.spider_params
+        t0 = time.perf_counter()
+        old = ModelSpider(old_models, feature_dims=dims[: len(old_models)], **sp).fit(t_old)
+        s_old = time.perf_counter() - t0
+        inc = copy.deepcopy(old)
+        t0 = time.perf_counter()
+        inc.add_models(new_models, t_all, feature_dims=dims[len(old_models):], exemplars=exemplars)
+        s_inc = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        full = ModelSpider(old_models + new_models, feature_dims=dims, **sp).fit(t_all)
+        s_full = time.perf_counter() - t0
+        E, y = ctx.encoder_features()
+        token = task_token(E, y)
+        truth = bench.truth(task)[order]
+        rows[task] = {"old_on_old": R.weighted_tau(old.rank(token), truth[: len(old_models)]),
+                      "incremental": R.weighted_tau(inc.rank(token), truth),
+                      "retrained": R.weighted_tau(full.rank(token), truth),
+                      "seconds_old": s_old, "seconds_incremental": s_inc, "seconds_retrained": s_full}
+        if progress is not None:
+            progress(task)
+    done = [v for v in rows.values() if "skipped" not in v]
+    if not done:
+        raise InputError("incremental: no target could be evaluated")
+    mean = {k: float(np.mean([v[k] for v in done])) for k in done[0]}
+    return {"old_models": old_models, "new_models": new_models, "n_targets": len(done), **mean,
+            "loss_vs_retraining": mean["retrained"] - mean["incremental"], "per_task": rows}
+
+
+def supervision_quality(bench: H.Benchmark, provider, *, params: dict | None = None) -> dict:
+    """Diagnostic for table 3: on the sampled tasks of ALL targets, the weighted tau of each supervision (Copeland
+    and every single metric) against the true accuracy of the task (row-weighted mean over its sources). Uses the
+    ground truth of every target on purpose: it measures the supervision, it trains nothing."""
+    method = _method(params)
+    ctx = H.TaskContext(bench.tasks[0], bench, provider)
+    bank = method.bank(ctx)
+    hist = _FullHistory(bench, provider)
+    acc = {t: bench.truth(t) for t in bench.tasks}
+    out = {}
+    for sup in ("copeland", *bank.metrics):
+        taus = []
+        for task in bank.training_tasks(hist, supervision=sup):
+            w = np.array([m.rows.size for m in task.members], dtype=np.float64)
+            truth = sum(wi * acc[m.task] for wi, m in zip(w, task.members, strict=True)) / w.sum()
+            taus.append(R.weighted_tau(task.supervision, truth))
+        out[sup] = {"weighted_tau": float(np.mean(taus)), "n_tasks": len(taus)}
+    return out
+
+
+def ablation(bench: H.Benchmark, provider, *, methods: Sequence[str] | None = None,
+             tasks: Sequence[str] | None = None, progress=None) -> tuple[H.RunResult, dict]:
+    """Tables 3 and 4 on a benchmark: the Spider variants (supervision by Copeland vs one metric; ranking loss vs
+    MSE vs ListMLE) and the baselines through the harness, plus :func:`supervision_quality`."""
+    from zoorank.bench import learned_spider
+
+    learned_spider.register()
+    names = list(methods or ["spider", "spider:mse", "spider:listmle", "spider:nce-only", "spider:leep-only",
+                             "spider:logme-only", "spider:hscore-only", "baseline:popularity", "baseline:random"])
+    result = H.run(bench, H.make_methods(names), provider, tasks, progress=progress)
+    return result, supervision_quality(bench, provider)
+
+
+def chart(bench: H.Benchmark, provider, models: Sequence[str], out: str | Path, *, clusters: str = "auto",
+          n_clusters: int = 6, params: dict | None = None) -> dict:
+    """Spider chart (section 5.4) of ``models``: a Spider fitted on the sampled tasks of every target, task
+    tokens of every target, clusters = the targets' ``domain`` (``clusters="domain"``; targets without one are
+    ``other``), k-means on the tokens (``"kmeans"``), or the domains when every target has one and there are
+    >= 3 of them, else k-means (``"auto"``). Writes ``out``.png / .svg; returns the affinities and the paths."""
+    from zoorank.methods.spider import ModelSpider, task_token
+    from zoorank.methods.spider import chart as C
+
+    if clusters not in ("auto", "domain", "kmeans"):
+        raise InputError(f"chart: clusters must be auto, domain or kmeans, got {clusters!r}")
+    method = _method(params)
+    ctx = H.TaskContext(bench.tasks[0], bench, provider)
+    bank = method.bank(ctx)
+    tasks = bank.training_tasks(_FullHistory(bench, provider))
+    spider = ModelSpider(bench.models, feature_dims=[bank.feature_dims.get(m) for m in bench.models],
+                         **method.spider_params).fit(tasks)
+    tokens = {t: task_token(*provider.encoder_features(t)) for t in bench.tasks}
+    domains = {t: (bench.task_info[t].domain or "other") for t in bench.tasks}
+    use_domain = clusters == "domain" or (clusters == "auto" and all(bench.task_info[t].domain for t in bench.tasks)
+                                          and len(set(domains.values())) >= 3)
+    groups = domains if use_domain else C.cluster_tasks(tokens, n_clusters)
+    aff = C.affinities(spider, tokens, groups, models)
+    paths = C.spider_chart({m: {c: v["scaled"] for c, v in a.items()} for m, a in aff.items()}, out,
+                           title=f"Model Spider chart ({', '.join(models)})")
+    return {"affinities": aff, "clusters": groups, "files": [str(p) for p in paths]}
+
+
+# --------------------------------------------------------------------------------------------------
+# command line
+
+
+def _load(spec: str, seed: int, hidden: float):
+    if spec == "planted":
+        return planted_benchmark(n_models=12, n_tasks=10, hidden=hidden, seed=seed)
+    if spec == "toy":
+        return toy_benchmark(seed)
+    root = Path(spec)
+    if not (root / "ground_truth.csv").is_file():
+        raise InputError(f"{root}: no ground_truth.csv (build the benchmark first, or use planted / toy)")
+    from zoorank.bench.zoobench.provider import ZooBenchProvider
+
+    return H.load_benchmark(root), ZooBenchProvider(root)
+
+
+def _curve_md(res: dict) -> str:
+    lines = ["| k (forward passes) | weighted tau | pearson | top-1 regret (points) |", "| ---: | ---: | ---: | ---: |"]
+    for i, k in enumerate(res["k"]):
+        lines.append(f"| {k} | {res['weighted_tau'][i]:.3f} | {res['pearson'][i]:.3f} | "
+                     f"{100 * res['top1_regret'][i]:.1f} |")
+    refs = ", ".join(f"{n} {v:.3f}" for n, v in res["reference"].items())
+    lines.append(f"\n{res['n_targets']} targets; reference (every model's forward pass): {refs}; fit "
+                 f"{res['fit_seconds_per_target']:.1f} s / target, rank {1000 * res['rank_seconds_per_target']:.1f} ms")
+    return "\n".join(lines)
+
+
+def _plot_curve(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.plot(res["k"], res["weighted_tau"], marker="o", label="Model Spider (re-rank top k)")
+    for name, v in res["reference"].items():
+        ax.axhline(v, linestyle="--", color="grey", label=f"{name} ({res['k'][-1]} forward passes)")
+    ax.set_xlabel("k = PTM-specific forward passes")
+    ax.set_ylabel("weighted Kendall tau (mean over targets)")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m zoorank.bench.spider_curve {curve,incremental,ablation,chart} --benchmark planted|toy|DIR``."""
+    import torch
+
+    ap = argparse.ArgumentParser(prog="python -m zoorank.bench.spider_curve", description=__doc__.split("\n\n")[0])
+    ap.add_argument("command", choices=["curve", "incremental", "ablation", "chart"])
+    ap.add_argument("--benchmark", default="planted", help="planted, toy, or a benchmark directory (ZooBench)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the planted / toy benchmark")
+    ap.add_argument("--hidden", type=float, default=1.0, help="planted: quality part invisible to the encoder")
+    ap.add_argument("--tasks", default=None, help="comma-separated targets (default: all)")
+    ap.add_argument("--ks", default=None, help="curve: comma-separated k values (default 0..M)")
+    ap.add_argument("--mode", default="block", choices=["block", "replace"], help="curve: re-ranking mode")
+    ap.add_argument("--new", type=int, default=2, help="incremental: number of models added (the zoo's last)")
+    ap.add_argument("--exemplars", type=int, default=None, help="incremental: training tasks kept (appendix C.4)")
+    ap.add_argument("--model", action="append", default=None, help="chart: model(s) to draw (repeatable)")
+    ap.add_argument("--out", default="spider_chart", help="chart: output path without suffix; curve: plot path")
+    ap.add_argument("--epochs", type=int, default=None, help="Spider training epochs")
+    ap.add_argument("--json", default=None, help="write the numbers to this JSON file")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    try:
+        bench, provider = _load(args.benchmark, args.seed, args.hidden)
+        tasks = None if args.tasks is None else [t.strip() for t in args.tasks.split(",") if t.strip()]
+        params = {"spider": {"epochs": args.epochs}} if args.epochs else None
+
+        def tick(what: str) -> None:
+            print(f"  done: {what}", file=sys.stderr, flush=True)
+
+        if args.command == "curve":
+            ks = None if args.ks is None else [int(k) for k in args.ks.split(",")]
+            res = curve(bench, provider, tasks=tasks, ks=ks, params=params, mode=args.mode, progress=tick)
+            print(_curve_md(res))
+            if args.out != "spider_chart":
+                _plot_curve(res, Path(args.out))
+        elif args.command == "incremental":
+            res = incremental(bench, provider, new=args.new, tasks=tasks, params=params, exemplars=args.exemplars,
+                              progress=tick)
+            print(f"old zoo {len(res['old_models'])} models, added {', '.join(res['new_models'])}; "
+                  f"{res['n_targets']} targets\n")
+            print("| Spider | weighted tau | fit seconds |\n| --- | ---: | ---: |")
+            print(f"| old zoo (old models only) | {res['old_on_old']:.3f} | {res['seconds_old']:.1f} |")
+            print(f"| + new models incrementally | {res['incremental']:.3f} | {res['seconds_incremental']:.1f} |")
+            print(f"| retrained on the whole zoo | {res['retrained']:.3f} | {res['seconds_retrained']:.1f} |")
+            print(f"\nloss of the incremental zoo against retraining: {res['loss_vs_retraining']:+.3f} tau")
+        elif args.command == "ablation":
+            result, quality = ablation(bench, provider, tasks=tasks, progress=lambda m, t: tick(f"{m} on {t}"))
+            print(H.markdown(result))
+            print("### Supervision quality on the sampled tasks (weighted tau against the sources' true accuracy)\n")
+            print("| supervision | weighted tau | sampled tasks |\n| --- | ---: | ---: |")
+            for name, v in quality.items():
+                print(f"| {name} | {v['weighted_tau']:.3f} | {v['n_tasks']} |")
+            res = {"records": [r.to_dict() for r in result], "supervision_quality": quality}
+        else:
+            models = args.model or [bench.models[0]]
+            res = chart(bench, provider, models, args.out, params=params)
+            for m, a in res["affinities"].items():
+                print(m + ": " + ", ".join(f"{c} {v['scaled']:.2f}" for c, v in a.items()))
+            print("wrote " + ", ".join(res["files"]))
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,552 @@
+"""Model Spider (Zhang et al., "Model Spider: Learning to Rank Pre-Trained Models Efficiently", NeurIPS 2023):
+learned model tokens, task tokens from a frozen general encoder, a one-layer Transformer scorer, and re-ranking
+of the top-k models with PTM-specific task tokens.
+
+**Tokens (section 4.2).** Model m has a learnable token θ_m ∈ R^d. A task with C classes has the task token
+{μ_1, …, μ_C}, the class centres of a frozen general encoder's features (equation 5,
+:func:`~zoorank.methods.spider.sampling.task_token`). The centres are standardised with the mean and standard
+deviation of the training tasks' centres and mapped to R^d by a learned linear layer T (the paper feeds the
+encoder's 1024-d centres directly and uses d = 1024; a projection keeps the scorer small whatever the encoder);
+a learned type prompt p_gen is added to them.
+
+**Similarity, equation 6.** ŝ(θ_m, task) = FC( Transformer([θ_m, T(μ_1) + p_gen, …, T(μ_C) + p_gen])_[0] ):
+one post-norm Transformer encoder layer (multi-head self-attention, residual, LayerNorm, GELU MLP, residual,
+LayerNorm, as in Vaswani et al.) whose first output — the position of the model token — goes through a fully
+connected layer to a scalar. Only that output is used, so the attention is evaluated for the model-token query
+alone (its keys and values are all tokens), which is exactly the first output of the full layer; the keys and
+values of the task tokens are shared by every model of the zoo.
+
+**Training, equations 3–4.** min_Θ Σ_tasks ℓ(ŝ(θ_1..M, task), t_task) over sampled training tasks whose
+supervision t is the Copeland aggregation of NCE, LEEP, LogME and H-Score
+(:mod:`~zoorank.methods.spider.sampling`); ℓ is the ranking loss of equation 4 (or MSE / ListMLE for the
+ablation of table 4, :mod:`~zoorank.methods.spider.losses`). Adam, mini-batches of tasks, seeded.
+
+**Re-ranking, section 4.4 / appendix A.6.** For model m with features of its own on the task, the specific token
+is {P_m(ν_1) + p_spec, …, P_m(ν_C) + p_spec}: the class centres ν of its standardised features
+(:func:`~zoorank.methods.spider.sampling.specific_token`) through a learned per-model linear projection P_m and
+a second type prompt p_spec; it replaces the general task token when scoring model m. P_m is a fully connected
+layer followed by a GELU: with a purely linear P_m the attention's weighted average of centred class centres is
+close to 0 whatever their spread, and the spread (how well the model separates the classes) is what the specific
+token has to tell. During training, for a share ``specific_rate`` of the tasks of each batch, a random subset of
+the models whose specific tokens were stored with the task is scored with them (the paper's "dynamically select
+a partial set of PTMs"), and the loss of that mixed list is added to the loss of the all-general list, so both
+kinds of tokens are scored on one scale by the same Transformer. :meth:`ModelSpider.rerank` re-scores the given
+models (the top-k of the coarse ranking) with their specific tokens.
+
+**Incremental zoo, appendix C.4.** :meth:`ModelSpider.add_models` appends tokens (and specific projections) for
+new models and trains only those on tasks supervised over the enlarged zoo, everything else frozen — the old
+models' scores do not change. Optionally only the ``exemplars`` training tasks whose supervision of the old
+models is closest to the mean supervision are used (the paper's iCaRL-style selection).
+
+Persistence: :meth:`save` writes a directory with ``spider.json`` (configuration, model names, training
+report) and ``spider.pt`` (a torch state dict of tensors, read back with ``weights_only=True``); no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from zoorank.errors import InputError
+from zoorank.methods.spider import losses as L
+from zoorank.methods.spider.sampling import TrainingTask, specific_token, task_token
+
+__all__ = ["ModelSpider", "SpiderScorer", "specific_token", "task_token"]
+
+FORMAT = "zoorank-model-spider"
+VERSION = 1
+
+
+class SpiderScorer(nn.Module):
+    """The learnable part of Model Spider: model tokens, the general-token projection, the per-model specific
+    projections, the two type prompts, one Transformer layer and the FC head (module doc).
+
+    Parameter names of the layer (``self_attn.in_proj_weight`` …, ``linear1``, ``linear2``, ``norm1``,
+    ``norm2``) follow :class:`torch.nn.TransformerEncoderLayer`, whose first output it reproduces.
+    """
+
+    def __init__(self, n_models: int, token_dim: int, feature_dims: Sequence[int | None], *, dim: int = 64,
+                 heads: int = 4, ffn: int = 128):
+        super().__init__()
+        if dim % heads:
+            raise InputError(f"spider: dim ({dim}) must be divisible by heads ({heads})")
+        self.dim, self.heads = dim, heads
+        self.model_tokens = nn.Parameter(torch.randn(n_models, dim) / math.sqrt(dim))
+        self.task_proj = nn.Linear(token_dim, dim)
+        self.prompts = nn.Parameter(torch.randn(2, dim) * 0.02)  # [general, specific]
+        self.specific_proj = nn.ModuleDict(
+            {str(m): nn.Linear(int(d), dim) for m, d in enumerate(feature_dims) if d is not None})
+        self.self_attn = nn.Module()
+        self.self_attn.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.self_attn.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.self_attn.out_proj = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.self_attn.in_proj_weight)
+        nn.init.zeros_(self.self_attn.out_proj.bias)
+        self.linear1 = nn.Linear(dim, ffn)
+        self.linear2 = nn.Linear(ffn, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.fc = nn.Linear(dim, 1)
+
+    # -- tokens -----------------------------------------------------------------------------------------
+
+    def general_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[..., C, G] standardised encoder centres -> [..., C, d] general task tokens (with their prompt)."""
+        return self.task_proj(tokens) + self.prompts[0]
+
+    def specific_tokens(self, model: int, centres: torch.Tensor) -> torch.Tensor:
+        """[C, D_m] specific centres of model ``model`` -> [C, d] specific task tokens (with their prompt)."""
+        return nn.functional.gelu(self.specific_proj[str(model)](centres)) + self.prompts[1]
+
+    # -- equation 6 ------------------------------------------------------------------------------------
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(*x.shape[:-1], self.heads, self.dim // self.heads)
+
+    def _kv(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        w, b = self.self_attn.in_proj_weight, self.self_attn.in_proj_bias
+        d = self.dim
+        k = nn.functional.linear(tokens, w[d:2 * d], b[d:2 * d])
+        v = nn.functional.linear(tokens, w[2 * d:], b[2 * d:])
+        return self._split_heads(k), self._split_heads(v)
+
+    def score(self, models: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor, shared: bool) -> torch.Tensor:
+        """Equation 6 for model-token indices ``models`` [P] against task tokens ``tokens`` ([B, C, d] shared by
+        every model when ``shared``, giving [B, P]; else one [P, C, d] per model, giving [P]); ``mask`` marks the
+        real (non-padding) tokens ([B, C] or [P, C])."""
+        d, h = self.dim, self.heads
+        w, b = self.self_attn.in_proj_weight, self.self_attn.in_proj_bias
+        x0 = self.model_tokens[models]  # [P, d]
+        q = self._split_heads(nn.functional.linear(x0, w[:d], b[:d]))  # [P, h, dh]
+        k0, v0 = self._kv(x0)  # [P, h, dh]
+        kt, vt = self._kv(tokens)  # [B|P, C, h, dh]
+        scale = 1.0 / math.sqrt(d // h)
+        self_logit = (q * k0).sum(-1) * scale  # [P, h]
+        neg = torch.finfo(tokens.dtype).min
+        if shared:
+            logits = torch.einsum("phe,bche->bphc", q, kt) * scale  # [B, P, h, C]
+            logits = logits.masked_fill(~mask[:, None, None, :], neg)
+            all_logits = torch.cat([self_logit.expand(logits.shape[0], -1, -1).unsqueeze(-1), logits], dim=-1)
+            att = torch.softmax(all_logits, dim=-1)
+            out = att[..., :1] * v0 + torch.einsum("bphc,bche->bphe", att[..., 1:], vt)  # [B, P, h, dh]
+        else:
+            logits = torch.einsum("phe,pche->phc", q, kt) * scale  # [P, h, C]
+            logits = logits.masked_fill(~mask[:, None, :], neg)
+            att = torch.softmax(torch.cat([self_logit.unsqueeze(-1), logits], dim=-1), dim=-1)
+            out = att[..., :1] * v0 + torch.einsum("phc,pche->phe", att[..., 1:], vt)  # [P, h, dh]
+        out = self.self_attn.out_proj(out.reshape(*out.shape[:-2], d))
+        x = self.norm1(x0 + out)
+        x = self.norm2(x + self.linear2(nn.functional.gelu(self.linear1(x))))
+        return self.fc(x).squeeze(-1)
+
+
+def _pad(arrays: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack [C_i, d] tensors into [n, C_max, d] with a [n, C_max] mask of real rows."""
+    n, cmax = len(arrays), max(a.shape[0] for a in arrays)
+    out = arrays[0].new_zeros((n, cmax, arrays[0].shape[1]))
+    mask = torch.zeros((n, cmax), dtype=torch.bool)
+    for i, a in enumerate(arrays):
+        out[i, : a.shape[0]] = a
+        mask[i, : a.shape[0]] = True
+    return out, mask
+
+
+@contextmanager
+def _torch_threads(n: int | None):
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _as_token(token, what: str, dim: int | None = None) -> np.ndarray:
+    T = np.asarray(token, dtype=np.float64)
+    if T.ndim != 2 or T.shape[0] < 1 or T.shape[1] < 1:
+        raise InputError(f"{what}: expected class centres [C, D], got shape {T.shape}")
+    if not np.isfinite(T).all():
+        raise InputError(f"{what}: contains NaN or infinite values")
+    if dim is not None and T.shape[1] != dim:
+        raise InputError(f"{what}: has dimension {T.shape[1]}, expected {dim} (use the same encoder / model)")
+    return T
+
+
+class ModelSpider:
+    """Model Spider ranker (module doc).
+
+    ``models``: names of the zoo, in the order of the supervision vectors and of :meth:`rank`'s output.
+    ``feature_dims``: each model's feature dimension D_m (for the specific projections); by default inferred
+    from the specific tokens of the training tasks (a model never seen with one cannot be re-ranked).
+    ``loss``: ``"rank"`` (equation 4), ``"listmle"`` or ``"mse"``. ``epochs`` over the training tasks, mini-batches
+    of ``batch_size`` tasks, Adam with ``lr`` and ``weight_decay``; ``specific_rate``: share of the tasks of a batch
+    whose stored specific tokens are used; ``threads``: torch threads while fitting (restored after); ``seed``
+    makes fitting deterministic.
+    """
+
+    def __init__(self, models: Sequence[str], *, feature_dims: Sequence[int | None] | None = None, dim: int = 64,
+                 heads: int = 4, ffn: int = 128, loss: str = "rank", epochs: int = 60, batch_size: int = 16,
+                 lr: float = 3e-3, weight_decay: float = 1e-4, specific_rate: float = 0.5, seed: int = 0,
+                 threads: int | None = 1):
+        self.models = [str(m) for m in models]
+        if len(self.models) < 2 or len(set(self.models)) != len(self.models):
+            raise InputError("spider: needs at least 2 distinct model names")
+        if loss not in L.LOSSES:
+            raise InputError(f"spider: loss must be one of {', '.join(L.LOSSES)}, got {loss!r}")
+        for name, v in (("dim", dim), ("heads", heads), ("ffn", ffn), ("epochs", epochs), ("batch_size", batch_size)):
+            if not isinstance(v, int | np.integer) or v < 1:
+                raise InputError(f"spider: {name} must be a positive integer, got {v!r}")
+        if not 0.0 <= specific_rate <= 1.0:
+            raise InputError(f"spider: specific_rate must be in [0, 1], got {specific_rate}")
+        if not (isinstance(lr, int | float) and lr > 0 and isinstance(weight_decay, int | float) and weight_decay >= 0):
+            raise InputError(f"spider: lr must be > 0 and weight_decay >= 0, got {lr!r} and {weight_decay!r}")
+        if feature_dims is not None and len(feature_dims) != len(self.models):
+            raise InputError(f"spider: feature_dims has {len(feature_dims)} entries for {len(self.models)} models")
+        dims = [None] * len(self.models) if feature_dims is None else feature_dims
+        self.feature_dims: list[int | None] = [None if d is None else int(d) for d in dims]
+        self.config = {"dim": int(dim), "heads": int(heads), "ffn": int(ffn), "loss": loss, "epochs": int(epochs),
+                       "batch_size": int(batch_size), "lr": float(lr), "weight_decay": float(weight_decay),
+                       "specific_rate": float(specific_rate), "seed": int(seed)}
+        self.threads = threads
+        self.specific_trained: set[int] = set()  # models whose specific projection saw training data
+        self.net: SpiderScorer | None = None
+        self.token_mean: np.ndarray | None = None
+        self.token_std: np.ndarray | None = None
+        self.report: dict = {}
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.net is not None else "not fitted"
+        return f"ModelSpider({len(self.models)} models, loss={self.config['loss']!r}, {state})"
+
+    # -- data preparation -----------------------------------------------------------------------------
+
+    def _check_tasks(self, tasks: Sequence[TrainingTask], n_models: int) -> None:
+        if not tasks:
+            raise InputError("spider: no training tasks")
+        G = None
+        for t in tasks:
+            if not isinstance(t, TrainingTask):
+                raise InputError(f"spider: training tasks must be TrainingTask objects, got {type(t).__name__}")
+            tok = _as_token(t.token, f"training task {t.name!r} token", G)
+            G = tok.shape[1]
+            sup = np.asarray(t.supervision, dtype=np.float64)
+            if sup.shape != (n_models,) or not np.isfinite(sup).all():
+                raise InputError(f"training task {t.name!r}: supervision must be {n_models} finite numbers, "
+                                 f"got shape {sup.shape}")
+            for m, c in t.specific.items():
+                if not 0 <= int(m) < n_models:
+                    raise InputError(f"training task {t.name!r}: specific token of unknown model index {m}")
+                c = _as_token(c, f"training task {t.name!r} specific token of model {m}")
+                if c.shape[0] != tok.shape[0]:
+                    raise InputError(f"training task {t.name!r}: specific token of model {m} has {c.shape[0]} "
+                                     f"classes, the task token {tok.shape[0]}")
+
+    def _infer_dims(self, tasks: Sequence[TrainingTask], first: int = 0) -> None:
+        """Feature dimensions of the models ``first``.. from their specific tokens (and note them as trained)."""
+        for t in tasks:
+            for m, c in t.specific.items():
+                if int(m) < first:
+                    continue
+                self.specific_trained.add(int(m))
+                d = int(np.asarray(c).shape[1])
+                if self.feature_dims[m] is None:
+                    self.feature_dims[m] = d
+                elif self.feature_dims[m] != d:
+                    raise InputError(f"spider: model {self.models[m]!r} has specific tokens of dimension "
+                                     f"{d} and {self.feature_dims[m]}")
+
+    def _standardise(self, token: np.ndarray) -> torch.Tensor:
+        assert self.token_mean is not None and self.token_std is not None
+        return torch.from_numpy(((token - self.token_mean) / self.token_std).astype(np.float32))
+
+    def _prepare(self, tasks: Sequence[TrainingTask]) -> list[dict]:
+        return [{"token": self._standardise(np.asarray(t.token, dtype=np.float64)),
+                 "sup": torch.tensor(np.asarray(t.supervision, dtype=np.float64), dtype=torch.float32),
+                 "specific": {int(m): torch.from_numpy(np.asarray(c, dtype=np.float32)) for m, c in t.specific.items()}}
+                for t in tasks]
+
+    # -- training --------------------------------------------------------------------------------------
+
+    def _batch_scores(self, net: SpiderScorer, batch: list[dict], models: torch.Tensor,
+                      rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor | None, list[int]]:
+        """(general scores [B, P], mixed scores [B', P] of the B' tasks given specific tokens or None, their rows)."""
+        raw, mask = _pad([b["token"] for b in batch])
+        scores = net.score(models, net.general_tokens(raw), mask, shared=True)  # [B, P]
+        position = {int(m): p for p, m in enumerate(models.tolist())}
+        by_model: dict[int, list[int]] = {}
+        for i, b in enumerate(batch):
+            avail = [m for m in b["specific"] if m in position and str(m) in net.specific_proj]
+            if not avail or rng.random() >= self.config["specific_rate"]:
+                continue
+            for m in rng.choice(avail, int(rng.integers(1, len(avail) + 1)), replace=False).tolist():
+                by_model.setdefault(int(m), []).append(i)
+        if not by_model:
+            return scores, None, []
+        rows, cols, blocks, masks = [], [], [], []
+        for m in sorted(by_model):  # one projection per model for all its tasks in the batch
+            c, cm = _pad([batch[i]["specific"][m] for i in by_model[m]])
+            blocks.append(net.specific_tokens(m, c))
+            masks.append(cm)
+            rows += by_model[m]
+            cols += [position[m]] * len(by_model[m])
+        cmax = max(b.shape[1] for b in blocks)
+        tokens = torch.cat([nn.functional.pad(b, (0, 0, 0, cmax - b.shape[1])) for b in blocks])
+        smask = torch.cat([nn.functional.pad(m, (0, cmax - m.shape[1])) for m in masks])
+        s_spec = net.score(models[cols], tokens, smask, shared=False)
+        mixed = scores.index_put((torch.tensor(rows), torch.tensor(cols)), s_spec)
+        used = sorted(set(rows))
+        return scores, mixed[used], used
+
+    def _loss(self, loss_fn, scores: torch.Tensor, truth: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return loss_fn(scores, truth, gen) if self.config["loss"] == "listmle" else loss_fn(scores, truth)
+
+    def _train(self, net: SpiderScorer, data: list[dict], models: torch.Tensor, params: list[nn.Parameter],
+               epochs: int, seed: int, after_step: Callable[[], None] | None = None) -> list[float]:
+        cfg = self.config
+        loss_fn = L.LOSSES[cfg["loss"]]
+        opt = torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        rng = np.random.default_rng(seed)
+        gen = torch.Generator().manual_seed(seed)
+        bs = cfg["batch_size"]
+        history = []
+        net.train()
+        for _ in range(epochs):
+            order = rng.permutation(len(data))
+            total = 0.0
+            for s in range(0, len(order), bs):
+                batch = [data[i] for i in order[s: s + bs]]
+                general, mixed, used = self._batch_scores(net, batch, models, rng)
+                truth = torch.stack([b["sup"][models] for b in batch])
+                loss = self._loss(loss_fn, general, truth, gen)
+                if mixed is not None:  # the same lists with some models scored from their specific tokens
+                    loss = loss + self._loss(loss_fn, mixed, truth[used], gen)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if after_step is not None:
+                    after_step()
+                total += float(loss.detach()) * len(batch)
+            history.append(total / len(data))
+        net.eval()
+        return history
+
+    def fit(self, training_tasks: Sequence[TrainingTask]) -> ModelSpider:
+        """Learn tokens and scorer from sampled training tasks (equation 3); returns self."""
+        tasks = list(training_tasks)
+        self._check_tasks(tasks, len(self.models))
+        self.specific_trained = set()
+        self._infer_dims(tasks)
+        t0 = time.perf_counter()
+        cfg = self.config
+        centres = np.concatenate([np.asarray(t.token, dtype=np.float64) for t in tasks])
+        self.token_mean = centres.mean(axis=0)
+        sd = centres.std(axis=0)
+        self.token_std = np.where(sd > 1e-12 * max(float(sd.max()), 1e-300), sd, 1.0)
+        with _torch_threads(self.threads), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg["seed"])
+            net = SpiderScorer(len(self.models), centres.shape[1], self.feature_dims, dim=cfg["dim"],
+                               heads=cfg["heads"], ffn=cfg["ffn"])
+            data = self._prepare(tasks)
+            losses = self._train(net, data, torch.arange(len(self.models)), list(net.parameters()), cfg["epochs"],
+                                 cfg["seed"])
+        self.net = net
+        self.report = {"n_tasks": len(tasks), "epochs": cfg["epochs"], "final_loss": losses[-1],
+                       "loss_curve": losses, "seconds": time.perf_counter() - t0}
+        return self
+
+    # -- ranking ---------------------------------------------------------------------------------------
+
+    def _need_fit(self) -> SpiderScorer:
+        if self.net is None:
+            raise InputError("spider: not fitted yet (call fit or load)")
+        return self.net
+
+    def rank(self, task_token) -> np.ndarray:
+        """Scores [M] of every model for a task with encoder class centres ``task_token`` [C, G] (equation 5;
+        :func:`task_token`); higher = better. No forward pass of any zoo model."""
+        net = self._need_fit()
+        assert self.token_mean is not None
+        T = _as_token(task_token, "task token", self.token_mean.shape[0])
+        with torch.no_grad(), _torch_threads(self.threads):
+            tokens = net.general_tokens(self._standardise(T)).unsqueeze(0)
+            mask = torch.ones((1, T.shape[0]), dtype=torch.bool)
+            # one model at a time: a model's score does not depend on the rest of the zoo, to the last bit
+            # (so adding models leaves the old scores exactly as they were)
+            return np.array([float(net.score(torch.tensor([m]), tokens, mask, shared=True)[0, 0])
+                             for m in range(len(self.models))])
+
+    def specific_scores(self, specific: Mapping[int, np.ndarray]) -> dict[int, float]:
+        """Equation 6 with the PTM-specific token of each given model (index -> its specific centres [C, D_m],
+        :func:`specific_token` of that model's features on the task)."""
+        net = self._need_fit()
+        out: dict[int, float] = {}
+        with torch.no_grad(), _torch_threads(self.threads):
+            for m, c in specific.items():
+                m = int(m)
+                if not 0 <= m < len(self.models):
+                    raise InputError(f"spider: model index {m} out of range 0..{len(self.models) - 1}")
+                if str(m) not in net.specific_proj or m not in self.specific_trained:
+                    raise InputError(f"spider: no specific projection was learned for model {self.models[m]!r} "
+                                     f"(no training task carried its specific token)")
+                C = _as_token(c, f"specific token of {self.models[m]!r}", self.feature_dims[m])
+                tok = net.specific_tokens(m, torch.from_numpy(C.astype(np.float32))).unsqueeze(0)
+                mask = torch.ones((1, C.shape[0]), dtype=torch.bool)
+                out[m] = float(net.score(torch.tensor([m]), tok, mask, shared=False)[0])
+        return out
+
+    def rerank(self, task_token, specific: Mapping[int, np.ndarray], coarse: np.ndarray | None = None, *,
+               mode: str = "block") -> np.ndarray:
+        """Re-ranking (section 4.4, appendix A.6) of the models in ``specific`` (index -> specific centres
+        [C, D_m], typically the top-k of the coarse ranking) with their specific-token scores; the other models
+        keep their coarse scores (:meth:`rank`, or ``coarse``). ``mode="block"``: the re-scored models are ordered
+        among themselves by their specific-token scores and stay ahead of the others (the top-k set of the coarse
+        stage is kept; only its order is revised); ``mode="replace"``: their scores are replaced by the specific
+        ones and everything is ranked together. Returns scores [M]."""
+        if mode not in ("block", "replace"):
+            raise InputError(f"spider: rerank mode must be 'block' or 'replace', got {mode!r}")
+        scores = self.rank(task_token) if coarse is None else np.array(coarse, dtype=np.float64)
+        if scores.shape != (len(self.models),) or not np.isfinite(scores).all():
+            raise InputError(f"spider: coarse scores must be {len(self.models)} finite numbers, got {scores.shape}")
+        spec = self.specific_scores(specific)
+        if not spec:
+            return scores
+        idx = np.array(sorted(spec))
+        s = np.array([spec[m] for m in idx])
+        if mode == "replace":
+            scores[idx] = s
+            return scores
+        rest = np.setdiff1d(np.arange(len(self.models)), idx)
+        floor = float(scores[rest].max()) + 1.0 if rest.size else 0.0
+        scores[idx] = floor + (s - s.min())
+        return scores
+
+    def top_k(self, task_token, k: int) -> list[int]:
+        """Indices of the k best models of the coarse ranking (best first)."""
+        s = self.rank(task_token)
+        return [int(i) for i in np.argsort(-s, kind="stable")[: max(int(k), 0)]]
+
+    # -- incremental zoo (appendix C.4) ---------------------------------------------------------------
+
+    def add_models(self, names: Sequence[str], training_tasks: Sequence[TrainingTask], *,
+                   feature_dims: Sequence[int | None] | None = None, epochs: int | None = None,
+                   exemplars: int | None = None) -> ModelSpider:
+        """Append ``names`` to the zoo and learn only their tokens (and specific projections) on
+        ``training_tasks`` supervised over the enlarged zoo (old models first, in order, then ``names``);
+        all other parameters stay frozen, so the old models' scores are unchanged. ``exemplars``: use only
+        that many training tasks, those whose supervision of the old models is closest (Euclidean, after
+        min–max normalisation per task) to the mean over all tasks. Returns self."""
+        net = self._need_fit()
+        names = [str(n) for n in names]
+        if not names or len(set(names)) != len(names) or set(names) & set(self.models):
+            raise InputError("spider: add_models needs new, distinct model names")
+        n_old, n_new = len(self.models), len(self.models) + len(names)
+        tasks = list(training_tasks)
+        self._check_tasks(tasks, n_new)
+        if feature_dims is not None and len(feature_dims) != len(names):
+            raise InputError(f"spider: feature_dims has {len(feature_dims)} entries for {len(names)} new models")
+        if epochs is not None and (not isinstance(epochs, int | np.integer) or epochs < 0):
+            raise InputError(f"spider: epochs must be a non-negative integer, got {epochs!r}")
+        if exemplars is not None:
+            if exemplars < 1:
+                raise InputError(f"spider: exemplars must be >= 1, got {exemplars}")
+            old = L.normalise_targets(torch.tensor(np.stack([np.asarray(t.supervision)[:n_old] for t in tasks])))
+            dist = ((old - old.mean(0, keepdim=True)) ** 2).sum(1)
+            tasks = [tasks[i] for i in np.argsort(dist.numpy(), kind="stable")[:exemplars]]
+        self.models += names
+        self.feature_dims += [None] * len(names) if feature_dims is None else [
+            None if d is None else int(d) for d in feature_dims]
+        self._infer_dims(tasks, first=n_old)
+        t0 = time.perf_counter()
+        cfg = self.config
+        with _torch_threads(self.threads), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg["seed"] + n_new)
+            fresh = SpiderScorer(len(names), net.task_proj.in_features, self.feature_dims[n_old:], dim=cfg["dim"],
+                                 heads=cfg["heads"], ffn=cfg["ffn"])
+            for p in net.parameters():
+                p.requires_grad_(False)
+            old_tokens = net.model_tokens.detach().clone()
+            net.model_tokens = nn.Parameter(torch.cat([old_tokens, fresh.model_tokens.detach()]))
+            params: list[nn.Parameter] = [net.model_tokens]
+            for k, proj in fresh.specific_proj.items():
+                net.specific_proj[str(n_old + int(k))] = proj
+                params += list(proj.parameters())
+
+            def restore() -> None:  # the old models' tokens stay exactly as they were
+                with torch.no_grad():
+                    net.model_tokens[:n_old] = old_tokens
+
+            losses = self._train(net, self._prepare(tasks), torch.arange(n_new), params,
+                                 cfg["epochs"] if epochs is None else int(epochs), cfg["seed"] + n_new, restore)
+            for p in net.parameters():
+                p.requires_grad_(True)
+        self.report["incremental"] = {"added": names, "n_tasks": len(tasks),
+                                      "final_loss": losses[-1] if losses else None,
+                                      "seconds": time.perf_counter() - t0}
+        return self
+
+    # -- persistence -----------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``path/spider.json`` and ``path/spider.pt`` (tensors only); returns the directory."""
+        net = self._need_fit()
+        assert self.token_mean is not None and self.token_std is not None
+        root = Path(path)
+        root.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        state["token_mean"] = torch.from_numpy(self.token_mean.copy())
+        state["token_std"] = torch.from_numpy(self.token_std.copy())
+        torch.save(state, root / "spider.pt")
+        meta = {"format": FORMAT, "version": VERSION, "models": self.models, "feature_dims": self.feature_dims,
+                "specific_trained": sorted(self.specific_trained),
+                "token_dim": int(self.token_mean.shape[0]), "config": self.config, "threads": self.threads,
+                "report": {k: v for k, v in self.report.items()}}
+        (root / "spider.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        return root
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelSpider:
+        """Read a directory written by :meth:`save` (``torch.load(weights_only=True)``; no pickle)."""
+        root = Path(path)
+        try:
+            meta = json.loads((root / "spider.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"{root}: no spider.json (not a saved Model Spider)") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{root}/spider.json: not JSON ({exc.msg})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise InputError(f"{root}: not a saved Model Spider")
+        if meta.get("version") != VERSION:
+            raise InputError(f"{root}: saved with format version {meta.get('version')}, this is {VERSION}")
+        try:
+            state = torch.load(root / "spider.pt", weights_only=True, map_location="cpu")
+        except FileNotFoundError:
+            raise InputError(f"{root}: spider.pt is missing") from None
+        cfg = meta["config"]
+        spider = cls(meta["models"], feature_dims=meta["feature_dims"], dim=cfg["dim"], heads=cfg["heads"],
+                     ffn=cfg["ffn"], loss=cfg["loss"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+                     lr=cfg["lr"], weight_decay=cfg["weight_decay"], specific_rate=cfg["specific_rate"],
+                     seed=cfg["seed"], threads=meta.get("threads", 1))
+        spider.specific_trained = {int(m) for m in meta.get("specific_trained", [])}
+        spider.token_mean = state.pop("token_mean").double().numpy()
+        spider.token_std = state.pop("token_std").double().numpy()
+        net = SpiderScorer(len(spider.models), int(meta["token_dim"]), spider.feature_dims, dim=cfg["dim"],
+                           heads=cfg["heads"], ffn=cfg["ffn"])
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as exc:
+            raise InputError(f"{root}/spider.pt does not match spider.json: {exc}") from None
+        net.eval()
+        spider.net = net
+        spider.report = meta.get("report", {})
+        return spider
