@@ -125,6 +125,7 @@ def test_fennec_ranks_a_new_task_from_its_proxy_vector_alone():
     np.testing.assert_allclose(fen0.rank(proxy[-1], ft[-1]), s)
     fen1 = Fennec(k=3, alpha=1.0).fit(P[:, :-1], proxy[:-1], fm, ft[:-1])
     np.testing.assert_allclose(fen1.rank(proxy[-1], ft[-1]), fen1.meta_scores(ft[-1]))
+    np.testing.assert_allclose(fen1.meta_scores(ft[-1]), fen1.meta_.predict(fm, ft[-1:])[:, 0])
     mixed = fen.rank(proxy[-1], ft[-1])
     np.testing.assert_allclose(mixed, 0.5 * s + 0.5 * fen.meta_scores(ft[-1]))
 
@@ -215,3 +216,12 @@ def test_fennec_fits_from_the_knowledge_base(tmp_path):
     kb.record("m0", "no-proxy", "finetune_acc", 0.5)
     with pytest.raises(InputError, match="at least 2"):
         Fennec().fit_from_kb(kb, kind="finetune_acc")
+
+
+def test_scaling_benchmark_runs_on_a_small_zoo():
+    from zoorank.bench import fennec_scaling as S
+
+    p = S.measure(300, repeat=2)
+    assert p.n_models == 300 and p.zoo_forward_passes == 0 and p.metric_forward_passes == 300
+    assert 0 < p.rank_ms < 2000 and p.fit_seconds > 0
+    assert "| 300 |" in S.markdown([p], "cmd")

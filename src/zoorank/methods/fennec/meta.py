@@ -93,13 +93,32 @@ class MetaRegressor:
         self.coef_ = np.linalg.solve(Z.T @ Z + reg, Z.T @ y)
         return self
 
-    def predict(self, model_feats: np.ndarray, task_feats: np.ndarray) -> np.ndarray:
-        """[n_models, n_tasks] predicted scores."""
+    def _parts(self, model_feats: np.ndarray, task_feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The additive model and task terms of the (linear) prediction: ``predict = model[:, None] + task``."""
         if self.coef_ is None:
             raise InputError("meta regression: call fit first")
-        fm, ft = np.asarray(model_feats, float), np.asarray(task_feats, float)
-        X = self._pairs(fm, ft)
-        if X.shape[1] != self.mean_.shape[0]:
-            raise InputError(f"meta regression: fitted on {self.mean_.shape[0]} features, got {X.shape[1]}")
-        Z = np.hstack([np.ones((len(X), 1)), (X - self.mean_) / self.scale_])
-        return (Z @ self.coef_).reshape(fm.shape[0], ft.shape[0])
+        fm, ft = np.atleast_2d(np.asarray(model_feats, float)), np.atleast_2d(np.asarray(task_feats, float))
+        nf = fm.shape[1]
+        if nf + ft.shape[1] != self.mean_.shape[0]:
+            raise InputError(f"meta regression: fitted on {self.mean_.shape[0]} features, got {nf + ft.shape[1]}")
+        w = self.coef_[1:]
+        model = self.coef_[0] + ((fm - self.mean_[:nf]) / self.scale_[:nf]) @ w[:nf]
+        task = ((ft - self.mean_[nf:]) / self.scale_[nf:]) @ w[nf:]
+        return model, task
+
+    def model_part(self, model_feats: np.ndarray) -> np.ndarray:
+        """Intercept plus the model features' term, [n_models]: computed once, so that scoring a new task
+        costs one addition per model."""
+        fm = np.atleast_2d(np.asarray(model_feats, float))
+        if self.mean_ is None:
+            raise InputError("meta regression: call fit first")
+        return self._parts(fm, self.mean_[fm.shape[1]:][None, :])[0]
+
+    def task_part(self, model_feats: np.ndarray, task_feats: np.ndarray) -> np.ndarray:
+        """The task features' term, [n_tasks]."""
+        return self._parts(np.atleast_2d(np.asarray(model_feats, float))[:1], task_feats)[1]
+
+    def predict(self, model_feats: np.ndarray, task_feats: np.ndarray) -> np.ndarray:
+        """[n_models, n_tasks] predicted scores."""
+        model, task = self._parts(model_feats, task_feats)
+        return model[:, None] + task[None, :]

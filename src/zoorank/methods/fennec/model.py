@@ -67,6 +67,7 @@ class Fennec:
     meta_: MetaRegressor | None = None
     _rf: Any = None
     _train: dict[str, np.ndarray] = field(default_factory=dict)
+    _model_part: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
@@ -104,6 +105,7 @@ class Fennec:
         self._train = {"proxy": proxy, "D": self.nmf_.D, "model_features": fm, "task_features": ft, "P": P}
         self._fit_rf()
         self.meta_ = MetaRegressor().fit(fm, ft, P)
+        self._model_part = None
         return self
 
     def fit_from_kb(self, kb: Any, *, kind: str = "fda", proxy_key: str = "proxy",
@@ -164,10 +166,13 @@ class Fennec:
         return self.nmf_.M @ self.task_vector(proxy)
 
     def meta_scores(self, task_features: np.ndarray) -> np.ndarray:
-        """``META_i = LR([f_i, f_t])`` (equation 9) for every model."""
+        """``META_i = LR([f_i, f_t])`` (equation 9) for every model; the regression is linear, so the models'
+        term is computed once and a new task adds one number per model."""
         self._check_fitted()
         ft = np.asarray(task_features, dtype=np.float64).reshape(1, -1)
-        return self.meta_.predict(self._train["model_features"], ft)[:, 0]
+        if self._model_part is None:
+            self._model_part = self.meta_.model_part(self._train["model_features"])
+        return self._model_part + self.meta_.task_part(self._train["model_features"], ft)[0]
 
     def rank(self, proxy: np.ndarray, task_features: np.ndarray) -> np.ndarray:
         """Scores ``s_i`` (equation 10) for every model of the zoo, higher = better; needs no labels."""
