@@ -65,7 +65,8 @@ def markdown(points: list[ScalingPoint], command: str) -> str:
     lines = ["## Fennec: online ranking cost against zoo size", "", f"Command: `{command}`  ",
              f"Simulated histories of {N_TASKS} tasks (rank-6 non-negative matrix, {PROXY_DIM}-d proxy vectors); "
              "online = RF(g_t), M d_t, meta regression and the merge, after the proxy pass (one pass of the proxy "
-             "encoder over the task's sample, independent of the zoo: ~0.1 s for 100 images at 64 px here). "
+             "encoder over the task's sample, independent of the zoo: ~0.3 s for 100 images at 64 px on this CPU, "
+             "per `../shared/OFFLINE.md`). "
              "Median of 7 runs. A forward-feature metric needs one forward pass per model instead.", "",
              "| zoo models | Fennec online (ms) | Fennec fit (s) | zoo forward passes: Fennec | zoo forward passes: "
              "metric |", "| ---: | ---: | ---: | ---: | ---: |"]
