@@ -225,3 +225,11 @@ def test_scaling_benchmark_runs_on_a_small_zoo():
     assert p.n_models == 300 and p.zoo_forward_passes == 0 and p.metric_forward_passes == 300
     assert 0 < p.rank_ms < 2000 and p.fit_seconds > 0
     assert "| 300 |" in S.markdown([p], "cmd")
+
+
+def test_methods_package_exports_the_learned_rankers():
+    import zoorank.methods as methods
+
+    assert methods.Fennec is Fennec
+    with pytest.raises(AttributeError):
+        methods.NoSuchRanker  # noqa: B018
