@@ -32,6 +32,7 @@ import numpy as np
 from zoorank import ranking as R
 from zoorank.bench import harness as H
 from zoorank.errors import InputError
+from zoorank.methods.spider.model import merge_specific
 
 __all__ = [
     "PlantedProvider",
@@ -272,21 +273,6 @@ def _tasks(bench: H.Benchmark, tasks: Sequence[str] | None) -> list[str]:
     return out
 
 
-def _rerank(coarse: np.ndarray, spec: dict[int, float], mode: str) -> np.ndarray:
-    """:meth:`ModelSpider.rerank` from already computed specific-token scores."""
-    s = coarse.copy()
-    if not spec:
-        return s
-    idx = np.array(sorted(spec))
-    v = np.array([spec[m] for m in idx])
-    if mode == "replace":
-        s[idx] = v
-        return s
-    rest = np.setdiff1d(np.arange(s.size), idx)
-    s[idx] = (float(s[rest].max()) + 1.0 if rest.size else 0.0) + (v - v.min())
-    return s
-
-
 def curve(bench: H.Benchmark, provider, *, tasks: Sequence[str] | None = None, ks: Sequence[int] | None = None,
           params: dict | None = None, reference: Sequence[str] = ("logme",), mode: str = "block",
           progress=None) -> dict:
@@ -331,7 +317,7 @@ def curve(bench: H.Benchmark, provider, *, tasks: Sequence[str] | None = None, k
         truth = bench.truth(task)
         rows = []
         for k in ks:
-            s = _rerank(coarse, {int(m): spec[int(m)] for m in order[:k]}, mode)
+            s = merge_specific(coarse, {int(m): spec[int(m)] for m in order[:k]}, mode)
             rows.append((R.weighted_tau(s, truth), R.pearson(s, truth), R.top1_regret(s, truth)))
         ref = {}
         for name in reference:

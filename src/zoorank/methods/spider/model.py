@@ -183,6 +183,24 @@ def _as_token(token, what: str, dim: int | None = None) -> np.ndarray:
     return T
 
 
+def merge_specific(coarse: np.ndarray, specific: Mapping[int, float], mode: str = "block") -> np.ndarray:
+    """Coarse scores [M] with the models in ``specific`` (index -> specific-token score) re-scored, as
+    :meth:`ModelSpider.rerank` describes (``block``: they stay ahead, ordered by their specific scores;
+    ``replace``: their scores are replaced). Returns a new array."""
+    scores = np.array(coarse, dtype=np.float64)
+    if not specific:
+        return scores
+    idx = np.array(sorted(specific))
+    s = np.array([specific[m] for m in idx])
+    if mode == "replace":
+        scores[idx] = s
+        return scores
+    rest = np.setdiff1d(np.arange(scores.size), idx)
+    floor = float(scores[rest].max()) + 1.0 if rest.size else 0.0
+    scores[idx] = floor + (s - s.min())
+    return scores
+
+
 class ModelSpider:
     """Model Spider ranker (module doc).
 
@@ -418,18 +436,7 @@ class ModelSpider:
         scores = self.rank(task_token) if coarse is None else np.array(coarse, dtype=np.float64)
         if scores.shape != (len(self.models),) or not np.isfinite(scores).all():
             raise InputError(f"spider: coarse scores must be {len(self.models)} finite numbers, got {scores.shape}")
-        spec = self.specific_scores(specific)
-        if not spec:
-            return scores
-        idx = np.array(sorted(spec))
-        s = np.array([spec[m] for m in idx])
-        if mode == "replace":
-            scores[idx] = s
-            return scores
-        rest = np.setdiff1d(np.arange(len(self.models)), idx)
-        floor = float(scores[rest].max()) + 1.0 if rest.size else 0.0
-        scores[idx] = floor + (s - s.min())
-        return scores
+        return merge_specific(scores, self.specific_scores(specific), mode)
 
     def top_k(self, task_token, k: int) -> list[int]:
         """Indices of the k best models of the coarse ranking (best first)."""
