@@ -446,3 +446,52 @@ def test_toy_zoo_every_method(tmp_path):
     leep = next(r for r in res if r.method == "leep")
     s = M.compute_pool("leep", [None] * len(names), zoo.probe_labels, source_probs=[m.source_probs for m in zoo.models])
     assert leep.weighted_tau == pytest.approx(R.weighted_tau(s, ft[0]), abs=1e-6)
+
+
+def test_checkpoint_resume_equals_uninterrupted_run(synth, tmp_path):
+    bench, _ = synth
+    methods = H.make_methods("logme,hscore,baseline:popularity")
+    full = H.run(bench, methods, SyntheticProvider(bench))
+
+    class Interrupt(Exception):
+        pass
+
+    ckpt = H.Checkpoint(tmp_path / "run.partial.jsonl", bench)
+    seen = []
+
+    def add_then_stop(result):
+        ckpt.add(result)
+        seen.append(result)
+        if len(seen) == 5:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        H.run(bench, methods, SyntheticProvider(bench), on_result=add_then_stop)
+    with open(ckpt.path, "a") as fh:
+        fh.write('{"method": "torn')  # the line being written when the run was killed
+    done = ckpt.load()
+    assert len(done) == 5
+    provider = SyntheticProvider(bench)
+    resumed = H.run(bench, methods, provider, done=done, on_result=ckpt.add)
+    key = [(r.method, r.task, round(r.weighted_tau, 12), r.forward_passes) for r in full]
+    assert [(r.method, r.task, round(r.weighted_tau, 12), r.forward_passes) for r in resumed] == key
+    assert provider.calls < len(MODELS) * len(TASKS)  # the finished folds were not evaluated again
+    other = write_benchmark(tmp_path / "other", MODELS, TASKS, np.full((len(TASKS), len(MODELS)), 0.5))
+    with pytest.raises(InputError, match="checkpoint of another benchmark"):
+        H.Checkpoint(ckpt.path, H.load_benchmark(other)).load()
+
+
+def test_offline_seconds_are_not_online_seconds(synth):
+    bench, _ = synth
+
+    class SlowFit:
+        name = "slowfit"
+
+        def scores(self, task, context):
+            t0 = time.perf_counter()
+            time.sleep(0.2)  # "fitting" on the other targets
+            context.offline_seconds += time.perf_counter() - t0
+            return np.arange(len(context.models), dtype=float)
+
+    res = H.run(bench, [SlowFit()], None, tasks=["t0"])
+    assert res[0].seconds < 0.1

@@ -34,8 +34,10 @@ without general features); the run notes the reason in :attr:`RunResult.skipped`
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -417,6 +419,10 @@ class TaskContext:
         self.requested: set[str] = set()
         self.proxy_passes = 0
         self.provider_seconds = 0.0
+        #: Time a method spent on offline work (fitting a learned ranker on the other targets: what
+        #: ``zoorank fit`` does once, ahead of any query); the method adds it here and the harness reports
+        #: ``seconds`` without it, as it does for provider time.
+        self.offline_seconds = 0.0
 
     @property
     def forward_passes(self) -> int:
@@ -660,12 +666,17 @@ def run(
     truth_kind: str = "finetune_acc",
     errors: str = "skip",
     progress: Callable[[str, str], None] | None = None,
+    done: Iterable[Record | Skip] = (),
+    on_result: Callable[[Record | Skip], None] | None = None,
 ) -> RunResult:
     """Evaluate every method on every task (default: all of the benchmark's), leave-one-target-out.
 
     ``errors="skip"``: a method raising anything but :class:`LeakageError` is skipped on that task with
     the error as the reason; ``errors="raise"`` re-raises (only :class:`MethodSkipped` is then noted).
-    ``progress(method, task)`` is called after each evaluation.
+    ``progress(method, task)`` is called after each evaluation. ``done``: results of an interrupted run
+    (records and skips) that are taken as they are instead of being evaluated again (every fold is
+    independent of the others, so a resumed run equals an uninterrupted one up to timings);
+    ``on_result`` receives each new record or skip as soon as it exists (for checkpointing).
     """
     if errors not in ("skip", "raise"):
         raise InputError(f"errors must be 'skip' or 'raise', got {errors!r}")
@@ -677,30 +688,93 @@ def run(
     task_list = list(benchmark.tasks if tasks is None else tasks)
     for t in task_list:
         benchmark.task_index(t)
+    previous = {(r.method, r.task): r for r in done}
     out = RunResult(truth_kind=truth_kind)
+
+    def keep(result: Record | Skip) -> None:
+        (out.skipped if isinstance(result, Skip) else out).append(result)
+
     for task in task_list:
         truth = benchmark.truth(task, truth_kind)
         cache: dict = {}
         for method in methods:
+            if (method.name, task) in previous:
+                keep(previous[(method.name, task)])
+                if progress is not None:
+                    progress(method.name, task)
+                continue
             ctx = TaskContext(task, benchmark, provider, truth_kind, cache)
             t0 = time.perf_counter()
+            result: Record | Skip
             try:
                 s = method.scores(task, ctx)
-                seconds = time.perf_counter() - t0 - ctx.provider_seconds - ctx.history.provider_seconds
+                seconds = (time.perf_counter() - t0 - ctx.provider_seconds - ctx.history.provider_seconds
+                           - ctx.offline_seconds)
                 q = _quality(s, truth, method.name, task)
             except LeakageError:
                 raise
             except MethodSkipped as exc:
-                out.skipped.append(Skip(method.name, task, str(exc)))
+                result = Skip(method.name, task, str(exc))
             except Exception as exc:
                 if errors == "raise":
                     raise
-                out.skipped.append(Skip(method.name, task, f"failed: {type(exc).__name__}: {exc}"))
+                result = Skip(method.name, task, f"failed: {type(exc).__name__}: {exc}")
             else:
-                out.append(Record(method.name, task, q[0], q[1], q[2], ctx.forward_passes, max(seconds, 0.0)))
+                result = Record(method.name, task, q[0], q[1], q[2], ctx.forward_passes, max(seconds, 0.0))
+            keep(result)
+            if on_result is not None:
+                on_result(result)
             if progress is not None:
                 progress(method.name, task)
     return out
+
+
+class Checkpoint:
+    """Results of a run appended to a JSON-lines file as they come (one per (method, task), flushed), so that
+    an interrupted run resumes where it stopped: :meth:`load` gives them back for :func:`run`'s ``done``. The
+    file's first line names the benchmark's ground truth (a checkpoint of another benchmark or truth kind is
+    refused)."""
+
+    def __init__(self, path: str | Path, benchmark: Benchmark, truth_kind: str = "finetune_acc"):
+        self.path = Path(path)
+        truth = np.nan_to_num(benchmark.matrix(truth_kind)).round(6)
+        digest = hashlib.sha256(json.dumps([benchmark.models, benchmark.tasks, truth.tolist()]).encode())
+        self.header = {"zoorank_run_checkpoint": 1, "truth_kind": truth_kind, "benchmark": digest.hexdigest()[:16]}
+
+    def load(self) -> list[Record | Skip]:
+        if not self.path.exists():
+            return []
+        lines = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        rows = []
+        for i, ln in enumerate(lines):
+            try:
+                rows.append(json.loads(ln))
+            except json.JSONDecodeError:
+                if i == len(lines) - 1:  # a line torn by the interruption: cut it off before appending again
+                    good = "".join(line + "\n" for line in lines[:-1])
+                    self.path.write_text(good, encoding="utf-8")
+                    break
+                raise InputError(f"{self.path}: line {i + 1} is not JSON") from None
+        if not rows or rows[0] != self.header:
+            raise InputError(f"{self.path} is a checkpoint of another benchmark or ground truth; delete it to "
+                             f"start the run afresh")
+        out: list[Record | Skip] = []
+        for d in rows[1:]:
+            if "reason" in d:
+                out.append(Skip(d["method"], d["task"], d["reason"]))
+            else:
+                out.append(Record(**{k: d[k] for k in RECORD_KEYS}))
+        return out
+
+    def add(self, result: Record | Skip) -> None:
+        new = not self.path.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            if new:
+                fh.write(json.dumps(self.header) + "\n")
+            fh.write(json.dumps(asdict(result)) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 # --------------------------------------------------------------------------------------------------

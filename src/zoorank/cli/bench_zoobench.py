@@ -86,7 +86,8 @@ def bench_build(root, work_dir, workers, threads, models, tasks, max_jobs, dry_r
 @click.option("--truth", type=click.Choice(["finetune_acc", "linear_probe_acc"]), default="finetune_acc",
               show_default=True, help="The ground truth to score against.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="Write the records (DESIGN.md format) to this JSON file.")
+              help="Write the records (DESIGN.md format) to this JSON file; until the run ends they are "
+                   "checkpointed in FILE.partial.jsonl, and a rerun resumes from there.")
 @click.option("--write", "write_path", type=click.Path(dir_okay=False), default=None,
               help="Write the tables into this Markdown file (its 'zoobench' section).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
@@ -110,17 +111,36 @@ def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, thr
     task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
     provider = ZooBenchProvider(root, cache=FeatureCache(cache_dir) if cache_dir else None, threads=threads)
     n_tasks = len(task_list or bench.tasks)
+    checkpoint = H.Checkpoint(Path(json_path).with_name(Path(json_path).name + ".partial.jsonl"), bench, truth) \
+        if json_path else None
+    done = checkpoint.load() if checkpoint is not None else []
+    if done:
+        err_console.print(f"resuming: {len(done)} (method, task) results from {checkpoint.path}")
+    total = len(chosen) * n_tasks
+    count = [0]
+
+    def log_line(method: str, task: str) -> None:  # a line per evaluation when stderr is a log file
+        count[0] += 1
+        if not err_console.is_terminal:
+            err_console.print(f"[{count[0]}/{total}] {method} on {task}", highlight=False)
+
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err_console,
                   transient=True) as progress:
-        bar = progress.add_task("ZooBench run", total=len(chosen) * n_tasks)
-        result = H.run(bench, chosen, provider, task_list, truth_kind=truth,
-                       progress=lambda m, t: progress.update(bar, advance=1, description=f"{m} on {t}"))
+        bar = progress.add_task("ZooBench run", total=total)
+
+        def advance(method: str, task: str) -> None:
+            progress.update(bar, advance=1, description=f"{method} on {task}")
+            log_line(method, task)
+
+        result = H.run(bench, chosen, provider, task_list, truth_kind=truth, progress=advance, done=done,
+                       on_result=checkpoint.add if checkpoint is not None else None)
     console.print(H.markdown(result))
     console.print(f"forward passes computed: {provider.computed} (the rest from the feature cache)")
     if json_path:
         H.write_json(result, json_path)
         console.print(f"wrote {json_path}")
+        checkpoint.path.unlink(missing_ok=True)
     if write_path:
         from zoorank.bench import metric_speed as S
 
