@@ -144,3 +144,25 @@ def test_softmax_of_logits():
     np.testing.assert_allclose(p[0], [1.0, 0.0, 0.0])
     np.testing.assert_allclose(M.softmax(logits + 7.5), p)  # shift-invariant per row
     np.testing.assert_allclose(p[1], np.exp([1, 2, 3]) / np.exp([1, 2, 3]).sum())
+
+
+def test_score_zoo_is_the_metric_on_each_model_and_names_what_is_missing():
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(4), 25)
+    feats = [rng.normal(size=(100, d)) + y[:, None] * s for d, s in ((8, 0.5), (16, 1.0), (4, 2.0))]
+    logits = [rng.normal(size=(100, 6)), rng.normal(size=(100, 6)), None]
+    assert np.allclose(M.score_zoo("logme", feats, logits, y), [M.compute("logme", f, y) for f in feats])
+    assert np.allclose(M.score_zoo("ncti", feats, None, y), M.compute_pool("ncti", feats, y))
+    assert np.allclose(M.score_zoo("leep", feats[:2], logits[:2], y),
+                       [M.compute("leep", None, y, source_probs=M.softmax(lg)) for lg in logits[:2]])
+    with pytest.raises(M.MetricUnavailable, match="headless model.s.: c") as err:
+        M.score_zoo("nce", feats, logits, y, names=["a", "b", "c"])
+    assert err.value.missing_input and isinstance(err.value, InputError)
+    with pytest.raises(M.MetricUnavailable, match="needs the task's labels"):
+        M.score_zoo("logme", feats, None, None)
+    assert M.score_zoo("energy", feats, None, None).shape == (3,)  # label-free
+    with pytest.raises(M.MetricUnavailable, match="general_features") as err:
+        M.score_zoo("ped", feats, None, y)
+    with pytest.raises(M.MetricUnavailable, match="^hscore: ") as err:
+        M.score_zoo("hscore", [f[:3] for f in feats], None, y[:3])  # fewer samples than the metric accepts
+    assert not err.value.missing_input

@@ -530,26 +530,16 @@ class MetricMethod:
         models = context.models
         pairs = [context.features(m) for m in models]
         labels = context.labels() if info.needs_labels else None
-        feats = [np.asarray(f) for f, _ in pairs]
-        probs = None
-        if info.needs_source_probs:
-            headless = [m for m, (_, lg) in zip(models, pairs, strict=True) if lg is None]
-            if headless:
-                raise MethodSkipped(f"{self.name} needs source-head logits; headless model(s): "
-                                    f"{', '.join(headless[:3])}{' ...' if len(headless) > 3 else ''}")
-            probs = [M.softmax(lg) for _, lg in pairs]
-        params = dict(self.params)
-        if info.needs_general_features and "general_features" not in params:
+        general = None
+        if info.needs_general_features and "general_features" not in self.params:
             general = [context.general_features(m) for m in models]
-            if any(g is None for g in general):
-                raise MethodSkipped("ped needs general_features (each model's features on a general data set); "
-                                    "the feature provider has none")
-            return np.array([M.compute("ped", f, labels, general_features=g, **params)
-                             for f, g in zip(feats, general, strict=True)])
-        if info.pool_func is not None:
-            return M.compute_pool(self.name, feats, labels, **params)
-        return M.compute_pool(self.name, feats if info.needs_features else [None] * len(feats), labels,
-                              source_probs=probs, **params)
+        try:
+            return M.score_zoo(self.name, [f for f, _ in pairs], [lg for _, lg in pairs], labels, general=general,
+                               names=models, **self.params)
+        except M.MetricUnavailable as exc:
+            if not exc.missing_input:
+                raise  # the metric's own complaint about the data: a failure, not a skip
+            raise MethodSkipped(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from zoorank import metrics as M
 from zoorank import ranking as R
 from zoorank.errors import InputError
 from zoorank.methods.metarank.cards import card_from_task_info, dataset_card_aliases, load_dataset_cards
@@ -103,40 +104,8 @@ def default_model_path() -> Path:
 # --------------------------------------------------------------------------------------------- metric scores
 
 
-class MetricUnavailable(InputError):
-    """The metric cannot score this zoo on this task (a headless model, no general features, bad input)."""
-
-
-def zoo_scores(metric: str, features: Sequence[np.ndarray], logits: Sequence[np.ndarray | None],
-               labels: np.ndarray, *, general: Sequence[np.ndarray | None] | None = None, **params: Any
-               ) -> np.ndarray:
-    """One score per model of ``metric`` from each model's probe ``features`` and source ``logits`` (as
-    :class:`zoorank.bench.harness.MetricMethod` does: pool forms for ETran/NCTI, softmax of the logits for
-    LEEP/NCE, ``general`` features for PED). Raises :class:`MetricUnavailable` when it cannot be computed."""
-    from zoorank import metrics as M
-
-    info = M.info(metric)
-    feats = [np.asarray(f) for f in features]
-    y = labels if info.needs_labels else None
-    try:
-        if info.needs_general_features and "general_features" not in params:
-            if general is None or any(g is None for g in general):
-                raise MetricUnavailable(f"{metric} needs general features of every model")
-            return np.array([M.compute(metric, f, y, general_features=g, **params)
-                             for f, g in zip(feats, general, strict=True)])
-        probs = None
-        if info.needs_source_probs:
-            if any(lg is None for lg in logits):
-                raise MetricUnavailable(f"{metric} needs source-head logits; a model is headless")
-            probs = [M.softmax(np.asarray(lg)) for lg in logits]
-        if info.pool_func is not None:
-            return np.asarray(M.compute_pool(metric, feats, y, **params), dtype=np.float64)
-        return np.asarray(M.compute_pool(metric, feats if info.needs_features else [None] * len(feats), y,
-                                         source_probs=probs, **params), dtype=np.float64)
-    except MetricUnavailable:
-        raise
-    except (InputError, np.linalg.LinAlgError, FloatingPointError) as exc:
-        raise MetricUnavailable(f"{metric}: {exc}") from None
+MetricUnavailable = M.MetricUnavailable
+zoo_scores = M.score_zoo
 
 
 def _digest(*arrays: np.ndarray | None) -> str:

@@ -10,10 +10,12 @@ transferability, always.
 
 ``compute(name, features, labels=None, *, source_probs=None, **params)`` calls any of them by name;
 ``compute_pool(name, [features_of_each_model], labels)`` scores a pool of candidates at once (the
-paper's cross-model score for ETran and NCTI). Bad input raises :class:`zoorank.InputError`.
+paper's cross-model score for ETran and NCTI); ``score_zoo(name, features, logits, labels)`` scores a zoo
+from its features and source logits, whatever inputs the metric needs. Bad input raises :class:`zoorank.InputError`.
 """
 
 from zoorank.metrics._probs import softmax
+from zoorank.metrics._zoo import MetricUnavailable, score_zoo
 from zoorank.metrics._registry import (
     MetricInfo,
     available,
@@ -41,6 +43,7 @@ from zoorank.metrics.transrate import transrate
 
 __all__ = [
     "MetricInfo",
+    "MetricUnavailable",
     "available",
     "compute",
     "compute_available",
@@ -62,6 +65,7 @@ __all__ = [
     "parc",
     "ped",
     "reg_hscore",
+    "score_zoo",
     "sfda",
     "softmax",
     "transrate",
