@@ -436,7 +436,7 @@ def test_toy_zoo_every_method(tmp_path):
     assert set(M.available()) <= got  # every metric scored the toy zoo, PED included
     # a single target: every method that learns from other targets skips it, and only those
     assert {s.method for s in res.skipped} == {"baseline:popularity", "fennec", "spider", "spider@k3", "spider@k5",
-                                               "metarank"}
+                                               "metarank", "pipeline@k3", "pipeline@k5"}
     feats = [m.features for m in zoo.models]
     for name in ("logme", "sfda", "ncti"):
         rec = next(r for r in res if r.method == name)

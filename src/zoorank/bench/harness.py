@@ -562,11 +562,12 @@ def register_method(name: str, factory: Callable[[], Method], *, in_all: bool = 
 def _builtin() -> dict[str, Callable[[], Method]]:
     from zoorank import metrics as M
     from zoorank.bench import baselines as B
-    from zoorank.bench import learned, learned_metarank, learned_spider
+    from zoorank.bench import learned, learned_metarank, learned_pipeline, learned_spider
 
     learned.register()
     learned_spider.register()
     learned_metarank.register()
+    learned_pipeline.register()
     out: dict[str, Callable[[], Method]] = {n: (lambda n=n: MetricMethod(n)) for n in M.available()}
     out.update(B.BASELINES)
     out.update(_FACTORIES)

@@ -46,6 +46,7 @@ class FennecMethod:
         self.proxy_options = {} if proxy is None else {"encoder": proxy}
         self._scores: dict[tuple[str, str], float] = {}  # historical FDA scores, shared across held-out targets
         self._model_features: np.ndarray | None = None
+        self._fits: dict[str, tuple] = {}
 
     def _fda(self, hist: HistoryView, model: str, task: str) -> float:
         key = (model, task)
@@ -77,6 +78,20 @@ class FennecMethod:
         return self._model_features
 
     def scores(self, task: str, context: TaskContext) -> np.ndarray:
+        from zoorank.methods.fennec.model import summarize_proxy
+
+        model, target = self.fitted(context)
+        return model.rank(summarize_proxy(context.proxy_features(**self.proxy_options)), target)
+
+    def fitted(self, context: TaskContext):
+        """(Fennec fitted on the other targets, the held-out target's task meta features), once per fold."""
+        held_out = context.history.held_out
+        if held_out not in self._fits:
+            self._fits.clear()  # one fold at a time: the folds of a run come task by task
+            self._fits[held_out] = self._fit(context)
+        return self._fits[held_out]
+
+    def _fit(self, context: TaskContext):
         from zoorank.methods.fennec.meta import task_features
         from zoorank.methods.fennec.model import Fennec, summarize_proxy
 
@@ -94,7 +109,7 @@ class FennecMethod:
         target = task_features([context.task_info.n_classes], [_n_train(context.task_info)])[0]
         model = Fennec(**self.params).fit(P, proxy, self._features_of_models(context), ft,
                                           models=list(context.models), tasks=list(hist.tasks))
-        return model.rank(summarize_proxy(context.proxy_features(**self.proxy_options)), target)
+        return model, target
 
 
 def _archi2vec_features(context: TaskContext, params: list[int]) -> np.ndarray:

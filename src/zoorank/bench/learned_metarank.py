@@ -66,10 +66,10 @@ class MetaRankMethod:
                                       subtask_weight=subtask_weight, seed=seed, cache_dir=cache_dir,
                                       source="benchmark")
         self.picks: dict[str, Pick] = {}
+        self._fits: dict[str, object] = {}
 
     def _ranking(self, task: str, context: TaskContext, records: list) -> tuple[list[str], str]:
         from zoorank.bench.metarank_eval import _average_ranking
-        from zoorank.methods.metarank import MetaRank
         from zoorank.methods.metarank.cards import card_from_task_info
 
         metrics = sorted({r.metric for r in records})
@@ -79,10 +79,23 @@ class MetaRankMethod:
             avg = _average_ranking(records, metrics, lambda r: r.source == "benchmark")
             order = np.argsort(-avg, kind="stable")
             return [metrics[i] for i in order], "best mean weighted tau over the other targets"
-        model = MetaRank(seed=self.seed, **self.model_params).fit(records)
+        model = self.fitted(context, records)
         card = card_from_task_info(context.task_info)
         ranking = model.rank_metrics(card, metrics)
         return ranking.names(), ranking.reason
+
+    def fitted(self, context: TaskContext, records: list | None = None):
+        """MetaRank trained on the meta-dataset of the targets other than the held-out one (once per fold)."""
+        from zoorank.methods.metarank import MetaRank
+
+        held_out = context.history.held_out
+        if held_out not in self._fits:
+            records = self.meta.history_records(context) if records is None else records
+            if len({r.metric for r in records}) < 2:
+                raise MethodSkipped("metarank: fewer than 2 metrics could be measured on the other targets")
+            self._fits.clear()  # one fold at a time: the folds of a run come task by task
+            self._fits[held_out] = MetaRank(seed=self.seed, **self.model_params).fit(records)
+        return self._fits[held_out]
 
     def scores(self, task: str, context: TaskContext) -> np.ndarray:
         hist = context.history

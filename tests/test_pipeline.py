@@ -1,0 +1,193 @@
+"""The end-to-end pipeline: stage logic against hand-made rankers, costs, and the harness method."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from zoorank import metrics as M
+from zoorank import ranking as R
+from zoorank.errors import InputError
+from zoorank.pipeline import Pipeline, normalised_rank, rank_merge
+
+MODELS = [f"m{i}" for i in range(8)]
+QUALITY = np.array([0.1, 0.9, 0.3, 0.8, 0.5, 0.2, 0.7, 0.4])  # how separable each model's features are
+
+
+class FixedRanker:
+    """A fitted coarse ranker whose scores are given."""
+
+    def __init__(self, scores, models=MODELS):
+        self.scores = np.asarray(scores, dtype=float)
+        self.models = list(models)
+        self.calls = 0
+
+    def rank(self, *args):
+        self.calls += 1
+        return self.scores.copy()
+
+
+class Task:
+    """A task whose model features separate the classes in proportion to QUALITY; counts forward passes."""
+
+    def __init__(self, labelled=True):
+        self.models = MODELS
+        self.y = np.repeat(np.arange(4), 30)
+        self.labelled = labelled
+        self.passes: list[str] = []
+
+    def labels(self):
+        return self.y if self.labelled else None
+
+    def features(self, model):
+        self.passes.append(model)
+        i = MODELS.index(model)
+        rng = np.random.default_rng(i)
+        centres = rng.normal(size=(4, 6))
+        return 3.0 * QUALITY[i] * centres[self.y] + rng.normal(size=(self.y.size, 6)), None
+
+    def proxy_features(self):
+        return np.random.default_rng(9).normal(size=(20, 5))
+
+    def encoder_features(self):
+        return np.random.default_rng(8).normal(size=(self.y.size, 5))
+
+    def task_meta(self):
+        return 4, 120
+
+    def card(self):
+        return "four classes of synthetic points"
+
+
+class FennecLike(FixedRanker):
+    def rank(self, proxy, task_features):
+        assert proxy.ndim == 1 and task_features.ndim == 1  # the summarised proxy and the task meta features
+        return super().rank()
+
+
+def test_normalised_rank_and_rank_merge_closed_forms():
+    assert normalised_rank(np.array([3.0, 1.0, 2.0])) == pytest.approx([1.0, 1 / 3, 2 / 3])
+    assert normalised_rank(np.array([1.0, 1.0])) == pytest.approx([0.75, 0.75])
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([30.0, 10.0, 20.0])
+    assert rank_merge({"a": a, "b": b}) == pytest.approx([2 / 3, 1 / 2, 5 / 6])
+    assert rank_merge({"a": a, "b": b}, {"a": 3.0, "b": 1.0}) == pytest.approx([(1 + 1) / 4, (2 / 3 * 3 + 1 / 3) / 4,
+                                                                               (3 + 2 / 3) / 4])
+    with pytest.raises(InputError, match="no score vectors"):
+        rank_merge({})
+
+
+def test_budget_zero_is_the_coarse_ranking_without_forward_passes():
+    coarse = np.array([8, 1, 7, 2, 6, 3, 5, 4], dtype=float)
+    task = Task()
+    res = Pipeline(MODELS, fennec=FennecLike(coarse), budget=0).run(task)
+    assert task.passes == [] and res.forward_passes == 0
+    assert res.ranking == [MODELS[i] for i in np.argsort(-coarse)]
+    assert res.metric is None and res.stages[0].encoder_passes == 1
+
+
+def test_top_k_are_the_only_forward_passes_and_come_first_in_metric_order():
+    coarse = np.array([8, 1, 7, 2, 6, 3, 5, 4], dtype=float)  # top 3 of the coarse stage: m0, m2, m4
+    task = Task()
+    res = Pipeline(MODELS, fennec=FennecLike(coarse), budget=3, metrics=["logme"]).run(task)
+    assert sorted(task.passes) == ["m0", "m2", "m4"] and res.forward_passes == 3
+    logme = {i: M.compute("logme", task.features(MODELS[i])[0], task.y) for i in (0, 2, 4)}
+    assert res.fine["metric"] == pytest.approx(logme)
+    top3 = sorted((0, 2, 4), key=lambda i: -logme[i])
+    assert res.order[:3] == top3  # re-ordered by the metric (m4 is the most separable of the three)
+    assert res.order[3:] == [6, 7, 5, 3, 1]  # the rest keep their coarse order
+    assert res.metric == "logme" and [s.name for s in res.stages] == ["coarse", "metric choice", "fine", "merge"]
+    assert res.stages[2].forward_passes == 3 and res.seconds >= res.stages[2].seconds > 0
+
+
+def test_budget_all_scores_the_whole_zoo_with_the_metric():
+    task = Task()
+    res = Pipeline(MODELS, fennec=FennecLike(np.zeros(8)), budget="all", metrics=["logme"]).run(task)
+    assert res.forward_passes == len(MODELS)
+    logme = M.score_zoo("logme", [task.features(m)[0] for m in MODELS], None, task.y)
+    assert R.weighted_tau(res.scores, logme) == pytest.approx(1.0)
+
+
+def test_coarse_rankers_are_merged_by_rank():
+    f = FennecLike(np.arange(8, dtype=float))
+    s = FixedRanker(-np.arange(8, dtype=float) + np.array([0, 0, 0, 0, 0, 0, 0, 10.0]))
+
+    class SpiderLike(FixedRanker):
+        specific_trained = set()
+
+        def rank(self, token):
+            assert token.shape == (4, 5)  # class centres of the encoder features
+            return super().rank()
+
+    spider = SpiderLike(s.scores)
+    res = Pipeline(MODELS, fennec=f, spider=spider, budget=0).run(Task())
+    assert res.coarse_merged == pytest.approx(rank_merge({"fennec": f.scores, "spider": s.scores}))
+    assert res.ranking[0] == "m7"  # first for Fennec and (thanks to the +10) for Spider
+
+
+def test_metarank_order_is_followed_and_unusable_metrics_are_passed_over():
+    class MetaRankLike:
+        metrics = ["leep", "sfda", "logme"]
+
+        def __init__(self):
+            self.seen = None
+
+        def rank_metrics(self, card, candidates):
+            self.seen = (card, list(candidates))
+
+            class Ranking:
+                reason = "nearest: synthetic"
+
+                def names(self):
+                    return ["leep", "sfda", "logme"]
+
+            return Ranking()
+
+    mr = MetaRankLike()
+    res = Pipeline(MODELS, fennec=FennecLike(np.arange(8.0)), metarank=mr, budget=4,
+                   metrics=["logme", "sfda", "leep"]).run(Task())
+    assert mr.seen == ("four classes of synthetic points", ["logme", "sfda", "leep"])
+    assert res.metric == "sfda"  # LEEP needs source logits and the models are headless
+    assert any("leep needs source-head logits" in n for n in res.notes)
+    assert res.metric_reason == "nearest: synthetic"
+
+
+def test_without_labels_only_label_free_parts_run():
+    task = Task(labelled=False)
+    spider = FixedRanker(np.arange(8.0))
+    res = Pipeline(MODELS, fennec=FennecLike(np.arange(8.0)), spider=spider, budget=2).run(task)
+    assert spider.calls == 0 and not res.labels_used
+    assert res.metric == "energy" and "spider" not in res.coarse
+    assert any("needs labels" in n for n in res.notes)
+    assert res.forward_passes == 2
+
+
+def test_bad_configurations_are_refused():
+    with pytest.raises(InputError, match="budget must be"):
+        Pipeline(MODELS, budget=-1)
+    with pytest.raises(InputError, match="budget must be a number of models or 'all'"):
+        Pipeline(MODELS, budget="most")
+    with pytest.raises(InputError, match="fitted on another zoo"):
+        Pipeline(MODELS, fennec=FixedRanker(np.zeros(3), models=["a", "b", "c"]))
+    with pytest.raises(InputError, match="unknown metric"):
+        Pipeline(MODELS, metrics=["logmee"])
+    with pytest.raises(InputError, match="empty"):
+        Pipeline([])
+    assert Pipeline(MODELS, budget=100).budget == len(MODELS)
+    assert Pipeline(MODELS, budget="3").budget == 3
+
+
+def test_pipeline_method_on_a_planted_benchmark():
+    from zoorank.bench import harness as H
+    from zoorank.bench.learned_pipeline import PipelineMethod
+    from zoorank.bench.spider_curve import planted_benchmark
+
+    bench, provider = planted_benchmark(n_models=8, n_tasks=6, seed=1)
+    methods = [*H.make_methods("pipeline:no-fennec@k5"),
+               PipelineMethod("logme-after-spider", fennec=False, metarank=False)]
+    res = H.run(bench, methods, provider, tasks=["t0", "t1"], errors="raise")
+    assert len(res) == 4, res.skipped
+    for r in res:
+        assert r.forward_passes == 5
+    pipe = methods[0].last
+    assert pipe.forward_passes == 5 and len(pipe.top) == 5 and pipe.metric in M.available()
+    assert "spider" in pipe.coarse and "fennec" not in pipe.coarse
