@@ -23,8 +23,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/zoorank demo
 
+# tests/test_report_html.py renders the HTML report in Debian's chromium (headless); ZOORANK_SKIP_BROWSER=1 skips it.
 test: $(STAMP)
 	$(BIN)/python -m ruff check src tests
+	@if [ "$$ZOORANK_SKIP_BROWSER" != 1 ] && ! command -v chromium >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser test (apt-get install -y chromium)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium: the browser test will fail (ZOORANK_SKIP_BROWSER=1 skips it)"; \
+	  else \
+	    echo "no chromium and no apt-get: install chromium, or set ZOORANK_SKIP_BROWSER=1 to skip the browser test"; \
+	  fi; \
+	fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

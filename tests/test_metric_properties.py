@@ -155,7 +155,7 @@ def test_score_zoo_is_the_metric_on_each_model_and_names_what_is_missing():
     assert np.allclose(M.score_zoo("ncti", feats, None, y), M.compute_pool("ncti", feats, y))
     assert np.allclose(M.score_zoo("leep", feats[:2], logits[:2], y),
                        [M.compute("leep", None, y, source_probs=M.softmax(lg)) for lg in logits[:2]])
-    with pytest.raises(M.MetricUnavailable, match="headless model.s.: c") as err:
+    with pytest.raises(M.MetricUnavailable, match=r"headless model.s.: c") as err:
         M.score_zoo("nce", feats, logits, y, names=["a", "b", "c"])
     assert err.value.missing_input and isinstance(err.value, InputError)
     with pytest.raises(M.MetricUnavailable, match="needs the task's labels"):
@@ -163,6 +163,6 @@ def test_score_zoo_is_the_metric_on_each_model_and_names_what_is_missing():
     assert M.score_zoo("energy", feats, None, None).shape == (3,)  # label-free
     with pytest.raises(M.MetricUnavailable, match="general_features") as err:
         M.score_zoo("ped", feats, None, y)
-    with pytest.raises(M.MetricUnavailable, match="^hscore: ") as err:
+    with pytest.raises(M.MetricUnavailable, match=r"^hscore: ") as err:
         M.score_zoo("hscore", [f[:3] for f in feats], None, y[:3])  # fewer samples than the metric accepts
     assert not err.value.missing_input

@@ -112,7 +112,7 @@ def test_coarse_rankers_are_merged_by_rank():
     s = FixedRanker(-np.arange(8, dtype=float) + np.array([0, 0, 0, 0, 0, 0, 0, 10.0]))
 
     class SpiderLike(FixedRanker):
-        specific_trained = set()
+        specific_trained = frozenset()
 
         def rank(self, token):
             assert token.shape == (4, 5)  # class centres of the encoder features
@@ -126,7 +126,7 @@ def test_coarse_rankers_are_merged_by_rank():
 
 def test_metarank_order_is_followed_and_unusable_metrics_are_passed_over():
     class MetaRankLike:
-        metrics = ["leep", "sfda", "logme"]
+        metrics = ("leep", "sfda", "logme")
 
         def __init__(self):
             self.seen = None

@@ -9,6 +9,7 @@ from zoorank.cli.bench import bench
 from zoorank.cli.demo import demo
 from zoorank.cli.kb import kb
 from zoorank.cli.metrics import metrics
+from zoorank.cli.rank import fit, rank
 from zoorank.cli.score import extract, score
 from zoorank.cli.zoo import zoo
 from zoorank.errors import InputError
@@ -37,6 +38,8 @@ cli.add_command(zoo)
 cli.add_command(extract)
 cli.add_command(score)
 cli.add_command(kb)
+cli.add_command(rank)
+cli.add_command(fit)
 
 
 def main() -> None:

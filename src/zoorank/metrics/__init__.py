@@ -15,7 +15,6 @@ from its features and source logits, whatever inputs the metric needs. Bad input
 """
 
 from zoorank.metrics._probs import softmax
-from zoorank.metrics._zoo import MetricUnavailable, score_zoo
 from zoorank.metrics._registry import (
     MetricInfo,
     available,
@@ -25,6 +24,7 @@ from zoorank.metrics._registry import (
     info,
     missing_inputs,
 )
+from zoorank.metrics._zoo import MetricUnavailable, score_zoo
 from zoorank.metrics.etran import energy, etran
 from zoorank.metrics.fda import fda
 from zoorank.metrics.gbc import gbc

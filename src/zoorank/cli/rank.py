@@ -1,0 +1,165 @@
+"""``zoorank rank`` (the pipeline on a user's zoo and data) and ``zoorank fit`` (its rankers from the knowledge
+base)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from zoorank.cli._common import console, err_console, fmt, print_json, print_table
+from zoorank.errors import InputError
+
+
+def default_rankers_dir() -> Path:
+    """``<zoorank cache>/rankers``: where ``zoorank fit`` writes and ``zoorank rank`` reads by default."""
+    from zoorank.methods.metarank.model import embedding_cache_dir
+
+    return embedding_cache_dir().parent / "rankers"
+
+
+@click.command()
+@click.option("--kb", "kb_path", default=None, metavar="PATH|URL", help="Knowledge base (default: zoorank's).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Where to write the fitted rankers (default: <zoorank cache>/rankers).")
+@click.option("--json", "as_json", is_flag=True)
+def fit(kb_path, out_dir, as_json) -> None:
+    """Refit Fennec, Model Spider and MetaRank from the knowledge base (after recording new results)."""
+    from zoorank.cli.kb import open_kb
+    from zoorank.pipeline.learn import fit_rankers
+
+    out = Path(out_dir) if out_dir else default_rankers_dir()
+    with open_kb(kb_path) as base:
+        rankers = fit_rankers(base, progress=lambda what: err_console.print(f"fitting {what} ..."))
+    rankers.save(out)
+    if as_json:
+        print_json({"out": str(out), "models": len(rankers.models), "info": rankers.info,
+                    "skipped": rankers.skipped})
+        return
+    rows = []
+    for name in ("fennec", "spider", "metarank"):
+        info = rankers.info.get(name)
+        rows.append([name, "fitted" if info else "skipped",
+                     ", ".join(f"{k} {fmt(v, 2) if isinstance(v, float) else v}" for k, v in info.items())
+                     if info else rankers.skipped.get(name, "")])
+    print_table(f"rankers of {len(rankers.models)} models, written to {out}", ["ranker", "status", "detail"], rows,
+                justify_right_from=9)
+
+
+@click.command()
+@click.option("--zoo", "zoo_file", required=True, type=click.Path(), help="Zoo file (YAML/TOML).")
+@click.option("--data", "data_path", required=True, type=click.Path(),
+              help="Image folder, unlabelled folder, CSV (path,label) or a Hugging Face dataset on disk.")
+@click.option("--budget", default="5", show_default=True,
+              help="How many models run (forward passes): a number, 0 (coarse ranking only) or 'all'.")
+@click.option("--no-labels", is_flag=True, help="Use only the label-free parts (Fennec, the energy score).")
+@click.option("--rankers", "rankers_dir", type=click.Path(file_okay=False), default=None,
+              help="Fitted rankers (default: <zoorank cache>/rankers, written by zoorank fit).")
+@click.option("--description", default="", help="What the images show (for MetaRank's dataset card).")
+@click.option("--probe", "probe_size", type=int, default=1000, show_default=True,
+              help="Stratified probe of at most this many images for the metrics.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None, help="Feature cache folder.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write a self-contained HTML report here.")
+@click.option("--kb", "kb_path", default=None, metavar="PATH|URL",
+              help="Record the task and what was measured on it in this knowledge base (for zoorank fit).")
+@click.option("--task", "task_name", default=None, help="Task name in the knowledge base (default: the dataset's).")
+@click.option("--json", "as_json", is_flag=True)
+def rank(zoo_file, data_path, budget, no_labels, rankers_dir, description, probe_size, seed, cache_dir, device,
+         report_path, kb_path, task_name, as_json) -> None:
+    """Rank a zoo for a dataset: coarse ranking of every model without running it, MetaRank's metric, forward
+    passes of the top models only."""
+    from zoorank.cli.zoo import read_zoo
+    from zoorank.data import open_dataset, probe
+    from zoorank.pipeline import Pipeline
+    from zoorank.pipeline.dataset_task import DatasetTask
+    from zoorank.pipeline.learn import Rankers
+    from zoorank.store.feature_cache import FeatureCache
+
+    specs = read_zoo(zoo_file)
+    ds = open_dataset(data_path)
+    p = probe(ds, n_max=probe_size, seed=seed) if probe_size and len(ds) > probe_size else None
+    directory = Path(rankers_dir) if rankers_dir else default_rankers_dir()
+    try:
+        rankers = Rankers.load(directory)
+    except InputError as exc:
+        if rankers_dir:
+            raise
+        err_console.print(f"[yellow]{exc}[/]: without rankers every model runs")
+        rankers, budget = Rankers(sorted(s.name for s in specs)), "all"
+    by_name = {s.name: s for s in specs}
+    unknown = sorted(set(by_name) - set(rankers.models))
+    if unknown and (rankers.fennec or rankers.spider):
+        raise click.ClickException(f"the rankers in {directory} do not know {len(unknown)} model(s) of the zoo "
+                                   f"({', '.join(unknown[:3])}): record results for them and run zoorank fit")
+    models = [m for m in rankers.models if m in by_name] if (rankers.fennec or rankers.spider) else list(by_name)
+    if (rankers.fennec or rankers.spider) and len(models) != len(rankers.models):
+        missing = sorted(set(rankers.models) - set(models))
+        raise click.ClickException(f"the zoo lacks {len(missing)} model(s) the rankers were fitted on "
+                                   f"({', '.join(missing[:3])}); rank with the zoo they were fitted on")
+    passes: list[str] = []
+    task = DatasetTask([by_name[m] for m in models], ds, probe=p, cache=FeatureCache(cache_dir), device=device,
+                       description=description,
+                       on_pass=lambda what, out: passes.append(what) or err_console.print(
+                           f"  {what}: {'cached' if out.from_cache else f'{out.seconds:.1f} s'}"))
+    pipe = Pipeline(models, fennec=rankers.fennec, spider=rankers.spider, metarank=rankers.metarank,
+                    budget=budget)
+    err_console.print(f"{ds.name}: {len(ds)} images, {ds.n_classes or 'no'} classes; {len(models)} models; "
+                      f"budget {pipe.budget}")
+    result = pipe.run(task, use_labels=not no_labels, progress=lambda msg: err_console.print(f"{msg} ..."))
+    if kb_path is not None:
+        _record(kb_path, task_name or ds.name, result, task, ds)
+    if report_path:
+        from zoorank.report.html import write_html
+
+        write_html(result, report_path, title=f"zoorank: {ds.name}")
+        err_console.print(f"wrote {report_path}")
+    if as_json:
+        print_json(result.to_dict())
+        return
+    show_result(result)
+
+
+def show_result(result, truth=None) -> None:
+    """The ranking and the cost table in the terminal (``truth``: {model: accuracy} to show beside it)."""
+    fine_keys = list(result.fine)
+    cols = ["rank", "model", "score", *[f"{k}" for k in result.coarse],
+            *[("metric " + (result.metric or "")) if k == "metric" else f"{k} (specific)" for k in fine_keys]]
+    if truth is not None:
+        cols.append("true acc")
+    rows = []
+    for r in result.rows():
+        i = result.models.index(r["model"])
+        row = [str(r["rank"]), r["model"] + (" *" if i in result.top else ""), fmt(r["score"], 3),
+               *[fmt(r[f"coarse:{k}"], 3) for k in result.coarse],
+               *["-" if r[f"fine:{k}"] is None else fmt(r[f"fine:{k}"], 3) for k in fine_keys]]
+        if truth is not None:
+            row.append(fmt(truth.get(r["model"]), 3))
+        rows.append(row)
+    print_table("ranking (best first; * = ran in the fine stage)", cols, rows, justify_right_from=2)
+    print_table("cost", ["stage", "forward passes", "encoder passes", "seconds", "detail"],
+                [[s.name, str(s.forward_passes), str(s.encoder_passes), f"{s.seconds:.2f}", s.detail]
+                 for s in result.stages]
+                + [["total", str(result.forward_passes), str(sum(s.encoder_passes for s in result.stages)),
+                    f"{result.seconds:.2f}", ""]], justify_right_from=1)
+    if result.metric:
+        console.print(f"metric: {result.metric} ({result.metric_reason})")
+    for note in result.notes:
+        console.print(f"note: {note}")
+
+
+def _record(kb_path, name, result, task, ds) -> None:
+    from zoorank.cli.kb import open_kb
+    from zoorank.methods.fennec.model import summarize_proxy
+    from zoorank.methods.spider import task_token
+    from zoorank.pipeline.learn import record_ranking
+
+    labels = task.labels()  # the proxy and general encoders' passes (from the cache when the pipeline ran them)
+    proxy = summarize_proxy(task.proxy_features())
+    token = task_token(task.encoder_features(), labels) if labels is not None else None
+    with open_kb(kb_path) as base:
+        n = record_ranking(base, name, result, n_classes=ds.n_classes, n_samples=len(ds), proxy=proxy, token=token,
+                           description=task.card())
+    err_console.print(f"recorded task {name!r} and {n} metric scores in the knowledge base")

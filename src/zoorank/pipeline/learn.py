@@ -1,0 +1,212 @@
+"""The learning loop: fit the pipeline's rankers from the knowledge base, and record what a ranking measured.
+
+What the knowledge base must hold for each ranker (each is fitted only when its data suffice; the reason is kept
+in :attr:`Rankers.skipped` otherwise):
+
+- **Fennec** (:meth:`~zoorank.methods.Fennec.fit_from_kb`): a models x tasks matrix (``metric:fda`` when every
+  model has FDA scores on at least 2 tasks, else ``finetune_acc``), each task's proxy vector (task meta
+  ``proxy``), ``n_classes`` and ``n_samples``, each model's parameter count.
+- **Model Spider**: one training task per historical task with a task token (task meta ``spider_token``: the class
+  centres of the general encoder, equation 5), supervised by the recorded ``finetune_acc`` where every model has
+  one, else by the Copeland aggregation of the recorded ``metric:nce``, ``metric:leep``, ``metric:logme`` and
+  ``metric:hscore`` scores (appendix A.4). At least 2 such tasks.
+- **MetaRank**: for every task with a description (the task's ``description``) and ``finetune_acc`` of at least 3
+  models, the weighted tau of each recorded metric against those accuracies (the meta-dataset of MetaRank).
+
+:func:`record_ranking` writes into the knowledge base what ``zoorank rank`` measured on a new task (its proxy
+vector, task token, description, counts and the metric scores of the models that ran), so that once the user
+records a fine-tuned accuracy (``zoorank kb record MODEL TASK --kind finetune_acc --value V``), the next
+``zoorank fit`` learns from the task.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoorank import ranking as R
+from zoorank.errors import InputError
+
+__all__ = ["SPIDER_METRICS", "Rankers", "fit_rankers", "metarank_records", "record_ranking", "spider_tasks"]
+
+#: The metrics whose Copeland aggregation supervises Model Spider (appendix A.4).
+SPIDER_METRICS = ("nce", "leep", "logme", "hscore")
+MANIFEST = "rankers.json"
+
+
+@dataclass
+class Rankers:
+    """The fitted rankers of one zoo (``models``, in the rankers' order), any of which may be None."""
+
+    models: list[str]
+    fennec: Any = None
+    spider: Any = None
+    metarank: Any = None
+    skipped: dict[str, str] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``rankers.json`` and one file per fitted ranker into ``directory``."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for name, target in (("fennec", "fennec.npz"), ("spider", "spider"), ("metarank", "metarank.npz")):
+            obj = getattr(self, name)
+            if obj is not None:
+                path = obj.save(d / target)
+                files[name] = Path(path).name
+        manifest = {"zoorank_rankers": 1, "models": self.models, "files": files, "skipped": self.skipped,
+                    "info": self.info}
+        (d / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Rankers:
+        from zoorank.methods.fennec.model import Fennec
+        from zoorank.methods.metarank import MetaRank
+        from zoorank.methods.spider import ModelSpider
+
+        d = Path(directory)
+        path = d / MANIFEST
+        if not path.is_file():
+            raise InputError(f"{d} holds no fitted rankers ({MANIFEST} is missing): run `zoorank fit` first")
+        try:
+            manifest = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not JSON ({exc.msg})") from None
+        if manifest.get("zoorank_rankers") != 1:
+            raise InputError(f"{path}: not a zoorank rankers manifest")
+        loaders = {"fennec": Fennec.load, "spider": ModelSpider.load, "metarank": MetaRank.load}
+        parts = {name: loaders[name](d / f) for name, f in manifest.get("files", {}).items()}
+        return cls(list(manifest["models"]), parts.get("fennec"), parts.get("spider"), parts.get("metarank"),
+                   dict(manifest.get("skipped", {})), dict(manifest.get("info", {})))
+
+
+def spider_tasks(kb: Any, models: list[str]) -> list:
+    """Model Spider's training tasks from the knowledge base (module doc)."""
+    from zoorank.methods.spider import TrainingTask, copeland_supervision
+
+    out = []
+    kinds = set(kb.kinds())
+    metric_mats = {m: kb.matrix(f"metric:{m}", models=models) for m in SPIDER_METRICS if f"metric:{m}" in kinds}
+    truth = kb.matrix("finetune_acc", models=models) if "finetune_acc" in kinds else None
+    for t in kb.tasks():
+        token = t.meta.get("spider_token")
+        if token is None:
+            continue
+        sup = None
+        if truth is not None and t.name in truth.tasks:
+            col = truth.values[:, truth.tasks.index(t.name)]
+            if np.isfinite(col).all():
+                sup = col
+        if sup is None:
+            cols = [mat.values[:, mat.tasks.index(t.name)] for mat in metric_mats.values() if t.name in mat.tasks]
+            if not cols:
+                continue
+            try:
+                sup = copeland_supervision(np.stack(cols, axis=1))
+            except InputError:
+                continue
+        out.append(TrainingTask(t.name, np.asarray(token, dtype=np.float64), np.asarray(sup, dtype=np.float64)))
+    return out
+
+
+def metarank_records(kb: Any, models: list[str] | None = None, *, min_models: int = 3) -> list:
+    """MetaRank's meta-dataset from the knowledge base: weighted tau of every recorded metric against the
+    recorded fine-tuned accuracies, per task with a description (module doc)."""
+    from zoorank.methods.metarank import MetaRecord
+
+    kinds = kb.kinds()
+    if "finetune_acc" not in kinds:
+        return []
+    truth = kb.matrix("finetune_acc", models=models)
+    out = []
+    tasks = {t.name: t for t in kb.tasks()}
+    for kind in kinds:
+        if not kind.startswith("metric:"):
+            continue
+        mat = kb.matrix(kind, models=models)
+        for j, task in enumerate(truth.tasks):
+            desc = tasks[task].description
+            if not desc or task not in mat.tasks:
+                continue
+            acc = truth.values[:, j]
+            s = mat.values[:, mat.tasks.index(task)]
+            ok = np.isfinite(acc) & np.isfinite(s)
+            if ok.sum() < min_models:
+                continue
+            out.append(MetaRecord(task, str(desc), kind.split(":", 1)[1], float(R.weighted_tau(s[ok], acc[ok])),
+                                  source="kb"))
+    return out
+
+
+def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = None,
+                metarank: dict | None = None, progress: Any = None) -> Rankers:
+    """Fit Fennec, Model Spider and MetaRank from the knowledge base (module doc); ``fennec`` / ``spider`` /
+    ``metarank``: keyword arguments of each ranker. The zoo is every model of the knowledge base."""
+    from zoorank.methods.fennec.model import Fennec
+    from zoorank.methods.metarank import MetaRank
+    from zoorank.methods.spider import ModelSpider
+
+    say = progress or (lambda _msg: None)
+    models = sorted(m.name for m in kb.models())
+    if len(models) < 2:
+        raise InputError(f"the knowledge base has {len(models)} model(s); record results of at least 2 first")
+    out = Rankers(models, info={"fitted_at": time.strftime("%Y-%m-%d %H:%M:%S"), "n_tasks": len(kb.tasks())})
+    kinds = set(kb.kinds())
+    say("Fennec")
+    kind = "metric:fda" if "metric:fda" in kinds else "finetune_acc"
+    try:
+        t0 = time.perf_counter()
+        f = Fennec(**(fennec or {})).fit_from_kb(kb, kind=kind)
+        if list(f.models) != models:
+            raise InputError(f"fennec: the {kind!r} matrix covers {len(f.models)} of the {len(models)} models")
+        out.fennec = f
+        out.info["fennec"] = {"kind": kind, "tasks": len(f.tasks), "seconds": time.perf_counter() - t0}
+    except InputError as exc:
+        out.skipped["fennec"] = str(exc)
+    say("Model Spider")
+    tasks = spider_tasks(kb, models)
+    if len(tasks) < 2:
+        out.skipped["spider"] = (f"{len(tasks)} task(s) with a task token and a supervision; at least 2 are "
+                                 f"needed (rank tasks with zoorank rank --kb, then record results)")
+    else:
+        t0 = time.perf_counter()
+        out.spider = ModelSpider(models, **(spider or {})).fit(tasks)
+        out.info["spider"] = {"tasks": len(tasks), "seconds": time.perf_counter() - t0}
+    say("MetaRank")
+    records = metarank_records(kb, models)
+    n_data, n_metrics = len({r.dataset for r in records}), len({r.metric for r in records})
+    if n_data < 2 or n_metrics < 2:
+        out.skipped["metarank"] = (f"{n_data} described task(s) with fine-tuned accuracies and {n_metrics} "
+                                   f"metric(s) recorded on them; at least 2 of each are needed")
+    else:
+        t0 = time.perf_counter()
+        out.metarank = MetaRank(**(metarank or {})).fit(records)
+        out.info["metarank"] = {"datasets": n_data, "metrics": n_metrics, "seconds": time.perf_counter() - t0}
+    return out
+
+
+def record_ranking(kb: Any, task: str, result: Any, *, n_classes: int | None, n_samples: int,
+                   proxy: np.ndarray | None = None, token: np.ndarray | None = None,
+                   description: str | None = None) -> int:
+    """Record a ranked task and what was measured on it (module doc); returns the number of scores written."""
+    meta: dict[str, Any] = {}
+    if proxy is not None:
+        meta["proxy"] = np.asarray(proxy, dtype=float).round(6).tolist()
+    if token is not None:
+        meta["spider_token"] = np.asarray(token, dtype=float).round(6).tolist()
+    kb.add_task(task, n_classes=n_classes, n_samples=n_samples, description=description or None, meta=meta)
+    rows = []
+    if result.metric is not None:
+        for i, v in result.fine.get("metric", {}).items():
+            rows.append({"model": result.models[i], "task": task, "kind": f"metric:{result.metric}",
+                         "value": float(v)})
+    if rows:
+        kb.record_many(rows, provenance={"source": "zoorank rank"})
+    return len(rows)
