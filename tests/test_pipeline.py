@@ -191,3 +191,34 @@ def test_pipeline_method_on_a_planted_benchmark():
     pipe = methods[0].last
     assert pipe.forward_passes == 5 and len(pipe.top) == 5 and pipe.metric in M.available()
     assert "spider" in pipe.coarse and "fennec" not in pipe.coarse
+
+
+def test_learning_curve_fits_the_rankers_from_a_growing_knowledge_base(tmp_path):
+    from dataclasses import replace
+
+    from zoorank.bench import learning_curve as LC
+    from zoorank.bench.spider_curve import PlantedProvider
+
+    class WithProxy(PlantedProvider):
+        def proxy_features(self, task):
+            return self.encoder_features(task)[0][::3]
+
+    provider = WithProxy(n_models=6, n_tasks=7, seed=2)
+    bench = provider.benchmark()
+    for t in bench.tasks:
+        bench.task_info[t] = replace(bench.task_info[t], extra={"n_train": "60"})
+    rows = LC.learning_curve(bench, provider, held_out=["t5", "t6"], steps=[2, 5], budget=2, kb_dir=tmp_path)
+    methods = {r["method"] for r in rows}
+    assert {"pipeline@k2", "coarse", "coarse:fennec", "coarse:spider"} <= methods
+    assert {r["n_tasks"] for r in rows} == {2, 5} and {r["target"] for r in rows} == {"t5", "t6"}
+    assert all(-1 <= r["weighted_tau"] <= 1 for r in rows)
+    assert all(r["forward_passes"] == (2 if r["method"] == "pipeline@k2" else 0) for r in rows)
+    from zoorank.store import KnowledgeBase
+
+    with KnowledgeBase(tmp_path / "kb-5.sqlite") as kb:  # what the loop recorded, as zoorank rank --kb would
+        assert len(kb.tasks()) == 5 and "finetune_acc" in kb.kinds() and "metric:fda" in kb.kinds()
+        assert all("spider_token" in t.meta and "proxy" in t.meta and t.description for t in kb.tasks())
+    text = LC.markdown(rows, command="cmd", held_out=["t5", "t6"])
+    assert "| 5 |" in text and "pipeline@k2" in text
+    with pytest.raises(InputError, match="steps must be between 2 and 5"):
+        LC.learning_curve(bench, provider, held_out=["t5", "t6"], steps=[6], kb_dir=tmp_path)

@@ -1,0 +1,194 @@
+"""The learning loop measured: ranking quality on held-out targets as the knowledge base grows.
+
+For each step n, a fresh knowledge base receives the first n historical targets (a seeded order of the targets
+that are not held out) exactly as a user's ``zoorank rank --kb`` + ``zoorank kb record`` would leave them: each
+model (parameter count), each task (class and image counts, dataset card, the proxy encoder's summary and the
+general encoder's task token), the metric scores of every zoo model on it (``metric:<name>``) and the fine-tuned
+accuracies (``finetune_acc``). :func:`zoorank.pipeline.learn.fit_rankers` fits Fennec, Model Spider and MetaRank
+from it (as ``zoorank fit`` does), and the pipeline ranks each held-out target; the table gives the mean weighted
+tau of the merged ranking at budget K, of its coarse stage alone, and of each coarse ranker.
+
+    python -m zoorank.bench.learning_curve --benchmark benchmarks/zoobench --held-out 4 --steps 2,4,8,14 \\
+        --write docs/BENCHMARKS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from zoorank import ranking as R
+from zoorank.errors import InputError
+
+__all__ = ["fill_kb", "learning_curve", "main", "markdown"]
+
+#: Metrics recorded for every historical task (Fennec's FDA, Spider's four, and MetaRank's candidates).
+KB_METRICS = ("fda", "nce", "leep", "logme", "hscore", "sfda", "nleep", "gbc", "transrate", "parc", "lfc", "ncti",
+              "etran", "energy", "reg_hscore")
+
+
+def _task_rows(bench, provider, task: str, metrics: Sequence[str], cache: dict) -> dict:
+    """Everything the knowledge base gets about one historical task (computed once per run)."""
+    if task in cache:
+        return cache[task]
+    from zoorank import metrics as M
+    from zoorank.methods.fennec.model import summarize_proxy
+    from zoorank.methods.metarank.cards import card_from_task_info
+    from zoorank.methods.spider import task_token
+
+    info = bench.task_info[task]
+    y = np.asarray(provider.labels(task))
+    pairs = [provider.features(m, task) for m in bench.models]
+    scores = {}
+    for metric in metrics:
+        try:
+            s = M.score_zoo(metric, [f for f, _ in pairs], [lg for _, lg in pairs], y, names=bench.models)
+        except M.MetricUnavailable:
+            continue
+        if np.isfinite(s).all():
+            scores[metric] = s
+    E, ye = provider.encoder_features(task)
+    n_train = int(info.extra.get("n_train") or y.size)
+    cache[task] = {"n_classes": int(info.n_classes or np.unique(y).size), "n_samples": n_train,
+                   "description": card_from_task_info(info).to_text(),
+                   "proxy": summarize_proxy(np.asarray(provider.proxy_features(task))),
+                   "token": task_token(np.asarray(E), np.asarray(ye)), "scores": scores,
+                   "truth": bench.truth(task)}
+    return cache[task]
+
+
+def fill_kb(kb, bench, provider, tasks: Sequence[str], *, metrics: Sequence[str] = KB_METRICS,
+            cache: dict | None = None) -> None:
+    """Record the zoo and the historical ``tasks`` in ``kb`` (module doc)."""
+    cache = {} if cache is None else cache
+    for m in bench.models:
+        kb.add_model(m, architecture=bench.zoo[m].architecture, params=max(int(bench.zoo[m].params), 1))
+    for t in tasks:
+        rows = _task_rows(bench, provider, t, metrics, cache)
+        kb.add_task(t, n_classes=rows["n_classes"], n_samples=rows["n_samples"], description=rows["description"],
+                    meta={"proxy": rows["proxy"].tolist(), "spider_token": rows["token"].tolist()})
+        records = [{"model": m, "task": t, "kind": f"metric:{k}", "value": float(v[i])}
+                   for k, v in rows["scores"].items() for i, m in enumerate(bench.models)]
+        records += [{"model": m, "task": t, "kind": "finetune_acc", "value": float(rows["truth"][i])}
+                    for i, m in enumerate(bench.models) if np.isfinite(rows["truth"][i])]
+        kb.record_many(records, provenance={"source": "zoorank.bench.learning_curve"})
+
+
+def learning_curve(bench, provider, *, held_out: Sequence[str], steps: Sequence[int], budget: int = 5,
+                   seed: int = 0, kb_dir: str | Path, progress=None) -> list[dict]:
+    """Rows ``{"n_tasks", "target", "method", "weighted_tau", "forward_passes"}`` (module doc)."""
+    from zoorank.bench.harness import TaskContext
+    from zoorank.bench.learned_pipeline import ContextTask
+    from zoorank.pipeline import Pipeline
+    from zoorank.pipeline.learn import fit_rankers
+    from zoorank.store import KnowledgeBase
+
+    say = progress or (lambda _m: None)
+    unknown = [t for t in held_out if t not in bench.tasks]
+    if unknown:
+        raise InputError(f"learning curve: unknown held-out target(s) {', '.join(unknown)}")
+    history = [t for t in bench.tasks if t not in held_out]
+    order = [history[i] for i in np.random.default_rng(seed).permutation(len(history))]
+    bad = [n for n in steps if not 2 <= n <= len(order)]
+    if bad:
+        raise InputError(f"learning curve: steps must be between 2 and {len(order)} (the targets not held out), "
+                         f"got {bad}")
+    cache: dict = {}
+    rows = []
+    for n in steps:
+        path = Path(kb_dir) / f"kb-{n}.sqlite"
+        path.unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        with KnowledgeBase(path) as kb:
+            fill_kb(kb, bench, provider, order[:n], cache=cache)
+            rankers = fit_rankers(kb)
+        say(f"{n} tasks: rankers fitted in {time.perf_counter() - t0:.0f} s "
+            f"({', '.join(sorted(rankers.skipped)) or 'none'} skipped)")
+        if list(rankers.models) != list(bench.models):
+            rankers_models = {m: i for i, m in enumerate(rankers.models)}
+            perm = [rankers_models[m] for m in bench.models]
+        else:
+            perm = list(range(len(bench.models)))
+        for target in held_out:
+            truth = bench.truth(target)
+            ctx = TaskContext(target, bench, provider)
+            pipe = Pipeline(rankers.models, fennec=rankers.fennec, spider=rankers.spider,
+                            metarank=rankers.metarank, budget=budget)
+            res = pipe.run(_Reordered(ContextTask(ctx), rankers.models))
+            named = {f"pipeline@k{budget}": res.scores}
+            if res.coarse_merged is not None:
+                named["coarse"] = res.coarse_merged
+            named.update({f"coarse:{k}": v for k, v in res.coarse.items()})
+            for method, s in named.items():
+                rows.append({"n_tasks": n, "target": target, "method": method,
+                             "weighted_tau": float(R.weighted_tau(np.asarray(s)[perm], truth)),
+                             "forward_passes": res.forward_passes if method.startswith("pipeline") else 0})
+    return rows
+
+
+class _Reordered:
+    """A TaskSource whose ``models`` are in the rankers' order (the knowledge base sorts them by name)."""
+
+    def __init__(self, source, models: Sequence[str]):
+        self.source, self.models = source, list(models)
+
+    def __getattr__(self, item):
+        return getattr(self.source, item)
+
+
+def markdown(rows: Sequence[dict], *, command: str, held_out: Sequence[str]) -> str:
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    steps = sorted({r["n_tasks"] for r in rows})
+    lines = ["## Learning curve: ranking quality as the knowledge base grows", "",
+             f"Command: `{command}`  ",
+             f"Held-out targets: {', '.join(held_out)}. Each column: mean weighted tau over them, with the rankers "
+             "fitted (`zoorank fit`) from a knowledge base holding the first n other targets (seeded order).", "",
+             "| n historical tasks | " + " | ".join(methods) + " |",
+             "| ---: | " + " | ".join("---:" for _ in methods) + " |"]
+    for n in steps:
+        cells = []
+        for m in methods:
+            v = [r["weighted_tau"] for r in rows if r["n_tasks"] == n and r["method"] == m]
+            cells.append(f"{np.mean(v):.3f}" if v else "-")
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from zoorank.bench import harness as H
+    from zoorank.bench.metric_speed import write_markdown_section
+    from zoorank.bench.zoobench.provider import ZooBenchProvider
+
+    ap = argparse.ArgumentParser(prog="python -m zoorank.bench.learning_curve", description=__doc__.split("\n")[0])
+    ap.add_argument("--benchmark", default="benchmarks/zoobench", help="ZooBench directory")
+    ap.add_argument("--held-out", default="4", help="comma-separated targets, or a count (the last N targets)")
+    ap.add_argument("--steps", default="2,4,8", help="numbers of historical tasks")
+    ap.add_argument("--budget", type=int, default=5)
+    ap.add_argument("--kb-dir", default=None, help="where the knowledge bases go (default: a temporary folder)")
+    ap.add_argument("--write", default=None, help="Markdown file to write the section 'learning-curve' into")
+    args = ap.parse_args(argv)
+    bench = H.load_benchmark(args.benchmark)
+    held = (list(bench.tasks[-int(args.held_out):]) if args.held_out.isdigit()
+            else [t.strip() for t in args.held_out.split(",") if t.strip()])
+    steps = [int(s) for s in args.steps.split(",") if s.strip()]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = learning_curve(bench, ZooBenchProvider(args.benchmark), held_out=held, steps=steps,
+                              budget=args.budget, kb_dir=args.kb_dir or tmp,
+                              progress=lambda m: print(m, file=sys.stderr, flush=True))
+    cmd = "python -m zoorank.bench.learning_curve " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = markdown(rows, command=cmd, held_out=held)
+    print(text)
+    if args.write:
+        write_markdown_section(Path(args.write), "learning-curve", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
