@@ -495,3 +495,29 @@ def test_offline_seconds_are_not_online_seconds(synth):
 
     res = H.run(bench, [SlowFit()], None, tasks=["t0"])
     assert res[0].seconds < 0.1
+
+
+def test_pareto_points_front_and_plot(tmp_path):
+    from click.testing import CliRunner
+
+    from zoorank.bench import pareto as P
+    from zoorank.cli import cli
+
+    recs = [H.Record(m, t, tau + 0.01 * j, 0.0, 0.0, fp, 0.1)
+            for j, t in enumerate(("t0", "t1"))
+            for m, tau, fp in (("logme", 0.5, 36), ("pipeline@k5", 0.6, 5), ("fennec", 0.3, 0), ("sfda", 0.4, 36),
+                               ("baseline:popularity", 0.2, 0))]
+    recs.append(H.Record("spider", "t0", 0.9, 0.0, 0.0, 0, 0.1))  # scored t0 only: not comparable on t1
+    pts = {p.method: p for p in P.points(recs)}
+    assert pts["logme"].weighted_tau == pytest.approx(0.5) and pts["logme"].forward_passes == 36
+    assert pts["spider"].n_tasks == 1 and pts["logme"].n_tasks == 1  # only the targets every method scored
+    pts = P.points(recs, ["logme", "pipeline@k5", "fennec", "sfda", "baseline:popularity"])
+    assert pts[0].weighted_tau == pytest.approx(0.505) and pts[0].n_tasks == 2
+    assert [p.method for p in P.pareto_front(pts)] == ["fennec", "pipeline@k5"]
+    with pytest.raises(InputError, match="no records of nope"):
+        P.points(recs, ["logme", "nope"])
+    path = H.write_json([r for r in recs if r.method != "spider"], tmp_path / "r.json")
+    out = CliRunner().invoke(cli, ["bench", "pareto", "--json", str(path), "--out", str(tmp_path / "p")])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "p.png").stat().st_size > 5000 and (tmp_path / "p.svg").is_file()
+    assert "| pipeline@k5 | 5.0 | 0.605 | yes |" in out.output

@@ -88,3 +88,10 @@ def test_fit_from_the_knowledge_base_then_rank_with_a_budget(setup, monkeypatch)
     table = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers,
                 "--budget", "all")
     assert table.exit_code == 0 and "forward passes" in table.output and "total" in table.output
+    chart = run("explain", "mobilenet_v2-imagenet", "--kb", kb, "--rankers", rankers, "--clusters", 3,
+                "--compare", "resnet18", "--out", root / "chart", "--json")
+    assert chart.exit_code == 0, chart.output
+    got = payload(chart.output)
+    assert set(got["affinities"]) == {"mobilenet_v2-imagenet", "resnet18"} and len(set(got["clusters"].values())) == 3
+    assert (root / "chart.png").stat().st_size > 5000 and (root / "chart.svg").is_file()
+    assert "fewer than 3" not in chart.output

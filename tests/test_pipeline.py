@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline_cases import SyntheticTask
 from zoorank import metrics as M
 from zoorank import ranking as R
 from zoorank.errors import InputError
@@ -27,36 +28,8 @@ class FixedRanker:
         return self.scores.copy()
 
 
-class Task:
-    """A task whose model features separate the classes in proportion to QUALITY; counts forward passes."""
-
-    def __init__(self, labelled=True):
-        self.models = MODELS
-        self.y = np.repeat(np.arange(4), 30)
-        self.labelled = labelled
-        self.passes: list[str] = []
-
-    def labels(self):
-        return self.y if self.labelled else None
-
-    def features(self, model):
-        self.passes.append(model)
-        i = MODELS.index(model)
-        rng = np.random.default_rng(i)
-        centres = rng.normal(size=(4, 6))
-        return 3.0 * QUALITY[i] * centres[self.y] + rng.normal(size=(self.y.size, 6)), None
-
-    def proxy_features(self):
-        return np.random.default_rng(9).normal(size=(20, 5))
-
-    def encoder_features(self):
-        return np.random.default_rng(8).normal(size=(self.y.size, 5))
-
-    def task_meta(self):
-        return 4, 120
-
-    def card(self):
-        return "four classes of synthetic points"
+def Task(labelled=True):
+    return SyntheticTask(MODELS, QUALITY, labelled=labelled)
 
 
 class FennecLike(FixedRanker):

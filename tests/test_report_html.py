@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
+from pipeline_cases import SyntheticTask
 from zoorank.errors import InputError
 from zoorank.pipeline import Pipeline
 from zoorank.report import write_html
@@ -28,34 +29,8 @@ REASON = "nearest card: <synthetic> points & blobs"
 BROWSER_HINT = "install Debian's chromium (apt-get install -y chromium)"
 
 
-class Task:
-    """Four classes of points; each model's features separate them in proportion to its QUALITY."""
-
-    def __init__(self, labelled: bool = True):
-        self.models = MODELS
-        self.y = np.repeat(np.arange(4), 25)
-        self.labelled = labelled
-
-    def labels(self):
-        return self.y if self.labelled else None
-
-    def features(self, model):
-        i = MODELS.index(model)
-        rng = np.random.default_rng(i)
-        centres = rng.normal(size=(4, 6))
-        return 3.0 * QUALITY[i] * centres[self.y] + rng.normal(size=(self.y.size, 6)), None
-
-    def proxy_features(self):
-        return np.random.default_rng(9).normal(size=(20, 5))
-
-    def encoder_features(self):
-        return np.random.default_rng(8).normal(size=(self.y.size, 5))
-
-    def task_meta(self):
-        return 4, 100
-
-    def card(self):
-        return "four classes of synthetic points"
+def Task(labelled: bool = True):
+    return SyntheticTask(MODELS, QUALITY, per_class=25, labelled=labelled)
 
 
 class Fennec:

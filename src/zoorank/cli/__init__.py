@@ -9,7 +9,7 @@ from zoorank.cli.bench import bench
 from zoorank.cli.demo import demo
 from zoorank.cli.kb import kb
 from zoorank.cli.metrics import metrics
-from zoorank.cli.rank import fit, rank
+from zoorank.cli.rank import explain, fit, rank
 from zoorank.cli.score import extract, score
 from zoorank.cli.zoo import zoo
 from zoorank.errors import InputError
@@ -40,6 +40,7 @@ cli.add_command(score)
 cli.add_command(kb)
 cli.add_command(rank)
 cli.add_command(fit)
+cli.add_command(explain)
 
 
 def main() -> None:

@@ -169,10 +169,11 @@ def bench_extract(n_images, input_size, batch_size, write_path) -> None:
 
 
 def _register_zoobench() -> None:
-    from zoorank.cli.bench_zoobench import bench_build, bench_run
+    from zoorank.cli.bench_zoobench import bench_build, bench_pareto, bench_run
 
     bench.add_command(bench_build)
     bench.add_command(bench_run)
+    bench.add_command(bench_pareto)
 
 
 _register_zoobench()

@@ -152,3 +152,25 @@ def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, thr
                 else RP.methods_section(title or section, result, cmd))
         S.write_markdown_section(Path(write_path), section, body)
         console.print(f"wrote {write_path}")
+
+
+@click.command("pareto")
+@click.option("--json", "json_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Records written by zoorank bench run --json.")
+@click.option("--methods", default=None, help="Comma-separated methods to plot (default: every method in the file).")
+@click.option("--out", "out_path", default="pareto", show_default=True, type=click.Path(dir_okay=False),
+              help="Plot file name (.png and .svg are written).")
+def bench_pareto(json_path, methods, out_path) -> None:
+    """The Pareto plot of a run: ranking quality against zoo forward passes, one point per method."""
+    from zoorank.bench import harness as H
+    from zoorank.bench import pareto as P
+
+    chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    pts = P.points(H.read_json(json_path), chosen)
+    files = P.pareto_plot(pts, out_path)
+    front = {p.method for p in P.pareto_front(pts)}
+    console.print(H._table(["method", "forward passes", "weighted tau", "front"],
+                           [[p.method, f"{p.forward_passes:.1f}", f"{p.weighted_tau:.3f}",
+                             "yes" if p.method in front else ""]
+                            for p in sorted(pts, key=lambda p: (p.forward_passes, -p.weighted_tau))]))
+    console.print("wrote " + " and ".join(str(f) for f in files))

@@ -163,3 +163,60 @@ def _record(kb_path, name, result, task, ds) -> None:
         n = record_ranking(base, name, result, n_classes=ds.n_classes, n_samples=len(ds), proxy=proxy, token=token,
                            description=task.card())
     err_console.print(f"recorded task {name!r} and {n} metric scores in the knowledge base")
+
+
+@click.command()
+@click.argument("model")
+@click.option("--kb", "kb_path", default=None, metavar="PATH|URL",
+              help="Knowledge base whose tasks (their task tokens) are charted (default: zoorank's).")
+@click.option("--rankers", "rankers_dir", type=click.Path(file_okay=False), default=None,
+              help="Fitted rankers with a Model Spider (default: <zoorank cache>/rankers).")
+@click.option("--clusters", "n_clusters", default=6, show_default=True,
+              help="Task clusters (k-means on the task tokens); a task's `domain` meta-feature names it instead "
+                   "when every task has one.")
+@click.option("--compare", default="", help="Comma-separated models drawn on the same chart.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="spider_chart",
+              show_default=True, help="Chart file name (.png and .svg are written).")
+@click.option("--json", "as_json", is_flag=True)
+def explain(model, kb_path, rankers_dir, n_clusters, compare, out_path, as_json) -> None:
+    """The spider chart of MODEL: its affinity to clusters of the knowledge base's tasks, as the trained Model
+    Spider sees it (Model Spider, section 5.4), and what Fennec knows of it."""
+    import numpy as np
+
+    from zoorank.cli.kb import open_kb
+    from zoorank.methods.spider.chart import affinities, cluster_tasks, spider_chart
+    from zoorank.pipeline.learn import Rankers
+
+    rankers = Rankers.load(Path(rankers_dir) if rankers_dir else default_rankers_dir())
+    if rankers.spider is None:
+        raise click.ClickException(f"the rankers have no Model Spider ({rankers.skipped.get('spider', 'not fitted')})")
+    names = [model, *[m.strip() for m in compare.split(",") if m.strip()]]
+    with open_kb(kb_path) as base:
+        tasks = [t for t in base.tasks() if "spider_token" in t.meta]
+    if len(tasks) < 3:
+        raise click.ClickException(f"the knowledge base has {len(tasks)} task(s) with a task token; the chart needs "
+                                   f"at least 3 (rank tasks with zoorank rank --kb)")
+    tokens = {t.name: np.asarray(t.meta["spider_token"], dtype=float) for t in tasks}
+    if all(t.meta.get("domain") for t in tasks):
+        clusters = {t.name: str(t.meta["domain"]) for t in tasks}
+    else:
+        clusters = cluster_tasks(tokens, n_clusters)
+    values = affinities(rankers.spider, tokens, clusters, names)
+    scaled = {m: {c: v["scaled"] for c, v in per.items()} for m, per in values.items()}
+    if len(next(iter(scaled.values()))) >= 3:
+        files = [str(p) for p in spider_chart(scaled, out_path, title=f"Model Spider: {model}")]
+    else:
+        files = []
+    if as_json:
+        print_json({"model": model, "affinities": values, "clusters": clusters, "files": files})
+        return
+    groups: dict[str, list[str]] = {}
+    for t, c in clusters.items():
+        groups.setdefault(c, []).append(t)
+    print_table(f"affinity of {model} to the task clusters (Model Spider)", ["cluster", *names, "tasks"],
+                [[c, *[fmt(values[m][c]["scaled"], 2) for m in names], ", ".join(sorted(groups[c])[:4])]
+                 for c in values[model]], justify_right_from=1)
+    if files:
+        console.print("wrote " + " and ".join(files))
+    else:
+        console.print("fewer than 3 clusters: no radar chart (use more tasks or --clusters)")

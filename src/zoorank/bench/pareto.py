@@ -1,0 +1,95 @@
+"""Ranking quality against cost: the Pareto plot of a benchmark run (issue "zoorank rank", DESIGN.md).
+
+Each method of a ``zoorank bench run --json`` file is one point: x = its mean zoo forward passes per target, y = its
+mean weighted tau over the targets it scored (the same targets for every method: only targets scored by all the
+plotted methods are used, so the points are comparable). Methods on the Pareto front (no other method has at least
+its quality with at most its forward passes, better in one of the two) are joined by a line and labelled in bold.
+
+    zoorank bench pareto --json benchmarks/zoobench/results.json --out docs/pareto
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zoorank.errors import InputError
+
+__all__ = ["Point", "pareto_front", "pareto_plot", "points"]
+
+
+@dataclass(frozen=True)
+class Point:
+    method: str
+    forward_passes: float
+    weighted_tau: float
+    n_tasks: int
+
+
+def points(records: Iterable, methods: Sequence[str] | None = None) -> list[Point]:
+    """Mean forward passes and weighted tau per method over the targets that every chosen method scored."""
+    recs = list(records)
+    names = list(dict.fromkeys(r.method for r in recs)) if methods is None else list(methods)
+    by = {m: {r.task: r for r in recs if r.method == m} for m in names}
+    missing = [m for m in names if not by[m]]
+    if missing:
+        raise InputError(f"pareto: no records of {', '.join(missing)}")
+    common = set.intersection(*(set(v) for v in by.values())) if by else set()
+    if not common:
+        raise InputError("pareto: the methods have no target in common")
+    out = []
+    for m in names:
+        rs = [by[m][t] for t in sorted(common)]
+        out.append(Point(m, float(np.mean([r.forward_passes for r in rs])),
+                         float(np.mean([r.weighted_tau for r in rs])), len(rs)))
+    return out
+
+
+def pareto_front(pts: Sequence[Point]) -> list[Point]:
+    """The points no other point dominates (fewer or equal passes and higher or equal tau, one strictly), by
+    increasing forward passes."""
+    front = [p for p in pts if not any(
+        q.forward_passes <= p.forward_passes and q.weighted_tau >= p.weighted_tau
+        and (q.forward_passes < p.forward_passes or q.weighted_tau > p.weighted_tau) for q in pts)]
+    return sorted(front, key=lambda p: (p.forward_passes, -p.weighted_tau))
+
+
+def pareto_plot(pts: Sequence[Point], path: str | Path, *, title: str = "") -> list[Path]:
+    """Draw the points and their front; writes ``path`` with ``.png`` and ``.svg``; returns the two paths."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if not pts:
+        raise InputError("pareto: nothing to plot")
+    front = pareto_front(pts)
+    on_front = {p.method for p in front}
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for p in pts:
+        kind = ("pipeline" if p.method.startswith("pipeline") else "learned"
+                if p.method.split("@")[0].split(":")[0] in ("fennec", "spider", "metarank")
+                else "baseline" if p.method.startswith("baseline") else "metric")
+        colour = {"pipeline": "tab:red", "learned": "tab:blue", "baseline": "tab:gray", "metric": "tab:green"}[kind]
+        ax.scatter(p.forward_passes, p.weighted_tau, color=colour, s=36 if p.method in on_front else 18, zorder=3)
+        ax.annotate(p.method.replace("$", r"\$"), (p.forward_passes, p.weighted_tau), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points",
+                    fontweight="bold" if p.method in on_front else "normal")
+    ax.plot([p.forward_passes for p in front], [p.weighted_tau for p in front], color="tab:red", linewidth=1,
+            alpha=0.6, zorder=2, drawstyle="steps-post")
+    ax.set_xlabel("zoo forward passes per target (mean)")
+    ax.set_ylabel("weighted Kendall tau vs fine-tuned accuracy (mean)")
+    n = pts[0].n_tasks
+    ax.set_title(title or f"Ranking quality against cost ({n} targets; red = pipeline, blue = learned, "
+                          f"green = metrics, grey = baselines)", fontsize=9)
+    ax.grid(alpha=0.3)
+    base = Path(path)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    out = [base.with_suffix(".png"), base.with_suffix(".svg")]
+    fig.savefig(out[0], dpi=120, bbox_inches="tight")
+    fig.savefig(out[1], bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    return out
