@@ -96,7 +96,7 @@ def test_bench_metrics_writes_markdown(tmp_path):
 
 
 def test_demo_runs_and_ranks_against_truth():
-    result = run("demo")
+    result = run("demo", "--toy")
     assert result.exit_code == 0, result.output
     assert "weighted tau" in result.output and "fine-tuned acc" in result.output
     assert "could not score" not in result.output

@@ -11,32 +11,59 @@ from zoorank.cli._common import console, err_console, fmt, print_table
 
 
 def score_zoo(zoo, names: list[str]) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, str]]:
-    """Every metric on every model of ``zoo``: ({metric: scores over models}, seconds, failures)."""
+    """Every metric on every model of the toy ``zoo``: ({metric: scores over models}, seconds, failures)."""
     from zoorank import metrics as M
 
     scores, seconds, failed = {}, {}, {}
-    feats = [m.features for m in zoo.models]
     for name in names:
         t0 = time.perf_counter()
         try:
-            if M.info(name).pool_func is not None:
-                s = M.compute_pool(name, feats, zoo.probe_labels)
-            else:
-                s = np.array([M.compute_available(name, m.features, zoo.probe_labels, source_probs=m.source_probs,
-                                                  general_features=m.general_features) for m in zoo.models])
+            scores[name] = M.score_zoo(name, [m.features for m in zoo.models],
+                                       [np.log(np.maximum(m.source_probs, 1e-300)) for m in zoo.models],
+                                       zoo.probe_labels, general=[m.general_features for m in zoo.models])
         except Exception as exc:  # one metric failing must not hide the others
             failed[name] = f"{type(exc).__name__}: {exc}"
             continue
-        scores[name] = s
         seconds[name] = time.perf_counter() - t0
     return scores, seconds, failed
 
 
+def _show_pipeline(result, truth, figures, description) -> None:
+    from zoorank.cli.rank import show_result
+
+    console.print(f"[bold]zoorank demo[/]: which of the {figures['zoo']} ZooBench models should be fine-tuned on "
+                  f"[bold]{figures['target']}[/]? ({description})")
+    console.print("The rankers were fitted (zoorank fit) from a knowledge base of the OTHER targets only.")
+    show_result(result, truth)
+    true_rank = sorted(truth.values(), reverse=True).index(truth[figures["picked"]]) + 1
+    console.print(f"Top pick {figures['picked']}: fine-tuned accuracy {truth[figures['picked']]:.3f} (true rank "
+                  f"{true_rank}; best {figures['best_model']} {truth[figures['best_model']]:.3f}). Ranking vs "
+                  f"truth: weighted tau {figures['weighted_tau']:.3f}, top-1 regret {figures['top1_regret']:.3f}; "
+                  f"{result.forward_passes} of {figures['zoo']} models ran.")
+
+
 @click.command()
+@click.option("--toy", is_flag=True, help="The toy-zoo demo (every metric on 8 small models) instead.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the toy zoo.")
-def demo(seed: int) -> None:
-    """Offline demo: pre-train a small zoo on scikit-learn digits, rank it for a new target task
-    with every transferability metric, and compare each ranking with real fine-tuning results."""
+@click.option("--budget", default=5, show_default=True, help="Forward passes of the pipeline demo.")
+@click.option("--report", "report_path", default="zoorank-demo.html", show_default=True,
+              help="HTML report of the pipeline demo.")
+def demo(toy: bool, seed: int, budget: int, report_path: str) -> None:
+    """Offline demo: the pipeline on a ZooBench target its rankers never learned from, beside the true
+    fine-tuned accuracies, with an HTML report (--toy: every metric on a small zoo built on the spot)."""
+    from zoorank.bench.zoobench import demo as D
+
+    if not toy:
+        if D.available():
+            D.run(budget=budget, report=report_path, show=_show_pipeline)
+            console.print(f"wrote {report_path}")
+            return
+        err_console.print("[yellow]ZooBench's ground truth or the demo rankers are not there yet "
+                          "(zoorank bench build; python -m zoorank.bench.zoobench.demo fit): the toy demo instead[/]")
+    _toy_demo(seed)
+
+
+def _toy_demo(seed: int) -> None:
     from rich.progress import Progress
 
     from zoorank import metrics as M
