@@ -476,6 +476,16 @@ def test_checkpoint_resume_equals_uninterrupted_run(synth, tmp_path):
     key = [(r.method, r.task, round(r.weighted_tau, 12), r.forward_passes) for r in full]
     assert [(r.method, r.task, round(r.weighted_tau, 12), r.forward_passes) for r in resumed] == key
     assert provider.calls < len(MODELS) * len(TASKS)  # the finished folds were not evaluated again
+    # a record written without its newline (valid JSON, torn before the end of the line) is cut off too
+    with open(ckpt.path, "a") as fh:
+        fh.write(json.dumps({"method": "x", "task": "t0", "reason": "torn"}))
+    assert len(ckpt.load()) == len(full) + len(full.skipped)
+    assert ckpt.path.read_text().endswith("\n")
+    empty = H.Checkpoint(tmp_path / "empty.jsonl", bench)
+    empty.path.write_text("")
+    assert empty.load() == []
+    empty.add(full[0])
+    assert [r.method for r in empty.load()] == [full[0].method]
     other = write_benchmark(tmp_path / "other", MODELS, TASKS, np.full((len(TASKS), len(MODELS)), 0.5))
     with pytest.raises(InputError, match="checkpoint of another benchmark"):
         H.Checkpoint(ckpt.path, H.load_benchmark(other)).load()
@@ -521,3 +531,32 @@ def test_pareto_points_front_and_plot(tmp_path):
     assert out.exit_code == 0, out.output
     assert (tmp_path / "p.png").stat().st_size > 5000 and (tmp_path / "p.svg").is_file()
     assert "| pipeline@k5 | 5.0 | 0.605 | yes |" in out.output
+
+
+def test_metric_scores_are_stored_by_content_with_their_compute_time(synth, tmp_path, monkeypatch):
+    from zoorank.bench.score_store import ScoreStore
+
+    bench, _ = synth
+    store = ScoreStore(tmp_path / "scores")
+    first = H.run(bench, [H.MetricMethod("logme", store=store)], SyntheticProvider(bench), tasks=["t0", "t1"])
+    calls = []
+    real = M.score_zoo
+    monkeypatch.setattr(M, "score_zoo", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    again = H.run(bench, [H.MetricMethod("logme", store=ScoreStore(tmp_path / "scores"))], SyntheticProvider(bench),
+                  tasks=["t0", "t1"])
+    assert calls == []  # served from disk by a fresh store
+    for a, b in zip(first, again, strict=True):
+        assert a.weighted_tau == b.weighted_tau and a.forward_passes == b.forward_passes
+        assert b.seconds == pytest.approx(a.seconds, abs=0.05)  # the compute time is replayed, not ~0
+    assert first[0].seconds > 0
+
+    class Shifted(SyntheticProvider):
+        def features(self, model, task):
+            f, lg = super().features(model, task)
+            return f + 1.0, lg  # other features: another key (LogME is not shift-invariant in its evidence)
+
+    H.run(bench, [H.MetricMethod("logme", store=store)], Shifted(bench), tasks=["t0"])
+    assert calls == ["logme"]
+    H.run(bench, [H.MetricMethod("leep", store=store)], SyntheticProvider(bench), tasks=["t0"])
+    H.run(bench, [H.MetricMethod("leep", store=store)], Shifted(bench), tasks=["t0"])
+    assert calls == ["logme", "leep"]  # LEEP reads only the logits: the shifted features hit the same entry

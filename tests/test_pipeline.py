@@ -145,6 +145,11 @@ def test_bad_configurations_are_refused():
         Pipeline(MODELS, metrics=["logmee"])
     with pytest.raises(InputError, match="empty"):
         Pipeline([])
+    with pytest.raises(InputError, match="no coarse ranking could be made"):
+        Pipeline(MODELS, budget=2).run(Task())
+    with pytest.raises(InputError, match="no coarse ranking could be made"):  # Spider alone needs labels
+        Pipeline(MODELS, spider=FixedRanker(np.arange(8.0)), budget=2).run(Task(labelled=False))
+    assert Pipeline(MODELS, budget="all", metrics=["logme"]).run(Task()).forward_passes == len(MODELS)
     assert Pipeline(MODELS, budget=100).budget == len(MODELS)
     assert Pipeline(MODELS, budget="3").budget == 3
 

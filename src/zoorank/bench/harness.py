@@ -25,7 +25,9 @@ Each (method, task) gives a :class:`Record` (the JSON contract of DESIGN.md):
   context for (counted, not declared: #models for a metric, 0 for popularity);
 - ``seconds`` — the method's own wall time, EXCLUDING the time spent in the provider (extracting or
   loading features is shared by every method on a task and cached; its cost is what
-  ``forward_passes`` measures).
+  ``forward_passes`` measures) and the offline fitting of learned rankers on the other targets
+  (:meth:`TaskContext.offline`: what ``zoorank fit`` does once, before any query). A metric score served
+  from the score store reports the compute time it was measured with.
 
 A method that cannot run on a task raises :class:`MethodSkipped` (e.g. LEEP on a headless model, PED
 without general features); the run notes the reason in :attr:`RunResult.skipped` instead of a record.
@@ -391,6 +393,14 @@ class HistoryView:
         provider = self._need_provider("encoder_features")
         return self._timed(lambda: provider.encoder_features(task))
 
+    def general_features(self, model: str) -> np.ndarray | None:
+        """The model's features on the provider's general data set (not a task's; the same in every fold), or
+        None when the provider has none. Not a forward pass on the held-out target."""
+        get = getattr(self._provider, "general_features", None)
+        if get is None:
+            return None
+        return self._timed(lambda: get(model))
+
     def proxy_features(self, task: str, **options) -> np.ndarray:
         """Proxy-encoder features of an unlabelled sample of an OTHER task (``options`` go to the provider,
         e.g. ``encoder=``)."""
@@ -423,10 +433,25 @@ class TaskContext:
         #: ``zoorank fit`` does once, ahead of any query); the method adds it here and the harness reports
         #: ``seconds`` without it, as it does for provider time.
         self.offline_seconds = 0.0
+        #: Compute time of results a method took from a store instead of recomputing them (the metric scores of
+        #: :class:`MetricMethod`, :mod:`zoorank.bench.score_store`): added to ``seconds``, so that a cached run
+        #: reports what the computation costs.
+        self.replayed_seconds = 0.0
 
     @property
     def forward_passes(self) -> int:
         return len(self.requested)
+
+    def offline(self, fit: Callable):
+        """Run ``fit()`` (a learned ranker's fitting on the other targets) and count its time as offline, minus
+        the provider time inside it (already kept out of ``seconds``); returns what ``fit`` returns."""
+        t0 = time.perf_counter()
+        p0 = self.provider_seconds + self.history.provider_seconds
+        try:
+            return fit()
+        finally:
+            provider = self.provider_seconds + self.history.provider_seconds - p0
+            self.offline_seconds += max(time.perf_counter() - t0 - provider, 0.0)
 
     @property
     def provider(self) -> FeatureProvider | None:
@@ -484,6 +509,19 @@ class TaskContext:
         self.proxy_passes = 1
         return self._cached(("encoder",), lambda: get(self.task))
 
+    def digest(self, what: str, model: str) -> str:
+        """Content digest of the model's ``features`` / ``logits`` / ``general`` features on this task (for
+        content-keyed caches; computed once per task, its time counted as provider time)."""
+        from zoorank.bench.score_store import digest
+
+        def make() -> str:
+            if what == "general":
+                return digest(self.general_features(model))
+            feats, logits = self.features(model)
+            return digest(feats if what == "features" else logits)
+
+        return self._cached(("digest", what, model), make)
+
     def general_features(self, model: str) -> np.ndarray | None:
         """The model's features on a general data set, or None when the provider has none."""
         provider = self._need_provider()
@@ -507,18 +545,24 @@ class Method(Protocol):
 class MetricMethod:
     """A transferability metric of :mod:`zoorank.metrics` as a ranking method.
 
+    Scores are kept in a content-keyed :class:`~zoorank.bench.score_store.ScoreStore` (``store``; default
+    ``<zoorank cache>/metric_scores``, shared with MetaRank's meta-dataset; ``store=False``: none) together with
+    their compute time, which a hit reports as the method's seconds.
+
     Features of every model on the task's probe set (one forward pass each); metrics with a pool form
     (ETran, NCTI) are scored with :func:`zoorank.metrics.compute_pool`; metrics needing source
     probabilities (LEEP, NCE) use softmax(logits) and skip the task when a model is headless; PED uses
     the provider's ``general_features`` and skips when it has none. ``params`` go to the metric.
     """
 
-    def __init__(self, metric: str, **params):
+    def __init__(self, metric: str, *, store=None, **params):
         from zoorank import metrics as M
+        from zoorank.bench.score_store import ScoreStore, default_store_dir
 
         self.info = M.info(metric)
         self.name = metric
         self.params = params
+        self.store = None if store is False else store if store is not None else ScoreStore(default_store_dir())
 
     def __repr__(self) -> str:
         return f"MetricMethod({self.name!r})"
@@ -533,9 +577,25 @@ class MetricMethod:
         general = None
         if info.needs_general_features and "general_features" not in self.params:
             general = [context.general_features(m) for m in models]
+        key = None
+        if self.store is not None and "general_features" not in self.params:
+            from zoorank.bench.score_store import digest, metric_key
+
+            gen_ids = None if general is None else [context.digest("general", m) for m in models]
+            key = metric_key(self.name, self.params, [context.digest("features", m) for m in models],
+                             [context.digest("logits", m) for m in models], gen_ids,
+                             "-" if labels is None else context._cached(("digest", "labels"), lambda: digest(labels)))
+            hit, scores, seconds = self.store.get(key)
+            if hit and scores is not None:
+                context.replayed_seconds += seconds
+                return scores
         try:
-            return M.score_zoo(self.name, [f for f, _ in pairs], [lg for _, lg in pairs], labels, general=general,
-                               names=models, **self.params)
+            t0 = time.perf_counter()
+            scores = M.score_zoo(self.name, [f for f, _ in pairs], [lg for _, lg in pairs], labels, general=general,
+                                 names=models, **self.params)
+            if key is not None and np.isfinite(scores).all():
+                self.store.put(key, scores, time.perf_counter() - t0)
+            return scores
         except M.MetricUnavailable as exc:
             if not exc.missing_input:
                 raise  # the metric's own complaint about the data: a failure, not a skip
@@ -700,7 +760,7 @@ def run(
             try:
                 s = method.scores(task, ctx)
                 seconds = (time.perf_counter() - t0 - ctx.provider_seconds - ctx.history.provider_seconds
-                           - ctx.offline_seconds)
+                           - ctx.offline_seconds + ctx.replayed_seconds)
                 q = _quality(s, truth, method.name, task)
             except LeakageError:
                 raise
@@ -735,18 +795,20 @@ class Checkpoint:
     def load(self) -> list[Record | Skip]:
         if not self.path.exists():
             return []
-        lines = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):  # a line torn by the interruption: cut it off (in place) before appending again
+            os.truncate(self.path, end)
+            data = data[:end]
+        if not data.strip():
+            return []
         rows = []
-        for i, ln in enumerate(lines):
+        for i, ln in enumerate(x for x in data.decode("utf-8").splitlines() if x.strip()):
             try:
                 rows.append(json.loads(ln))
             except json.JSONDecodeError:
-                if i == len(lines) - 1:  # a line torn by the interruption: cut it off before appending again
-                    good = "".join(line + "\n" for line in lines[:-1])
-                    self.path.write_text(good, encoding="utf-8")
-                    break
-                raise InputError(f"{self.path}: line {i + 1} is not JSON") from None
-        if not rows or rows[0] != self.header:
+                raise InputError(f"{self.path}: line {i + 1} is not JSON; delete the file to start afresh") from None
+        if rows[0] != self.header:
             raise InputError(f"{self.path} is a checkpoint of another benchmark or ground truth; delete it to "
                              f"start the run afresh")
         out: list[Record | Skip] = []
@@ -758,7 +820,7 @@ class Checkpoint:
         return out
 
     def add(self, result: Record | Skip) -> None:
-        new = not self.path.exists()
+        new = not self.path.exists() or self.path.stat().st_size == 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
             if new:

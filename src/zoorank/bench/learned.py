@@ -80,7 +80,7 @@ class FennecMethod:
     def scores(self, task: str, context: TaskContext) -> np.ndarray:
         from zoorank.methods.fennec.model import summarize_proxy
 
-        model, target = self.fitted(context)
+        model, target = context.offline(lambda: self.fitted(context))
         return model.rank(summarize_proxy(context.proxy_features(**self.proxy_options)), target)
 
     def fitted(self, context: TaskContext):

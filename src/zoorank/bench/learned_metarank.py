@@ -101,9 +101,10 @@ class MetaRankMethod:
         hist = context.history
         if len(hist.tasks) < 2:
             raise MethodSkipped("metarank needs at least 2 other targets")
-        records = self.meta.history_records(context)
+        records = context.offline(lambda: self.meta.history_records(context))  # the meta-dataset: offline work
         if not records:
             raise MethodSkipped("metarank: no metric could be measured on the other targets")
+        context.offline(lambda: self.fitted(context, records))
         order, reason = self._ranking(task, context, records)
         problems = []
         for metric in order:

@@ -10,7 +10,7 @@ counted accessors: the proxy / general encoder passes, and forward passes of the
 the top K, the merge); the fits are offline work (``zoorank fit``, once for all later queries) and are kept out
 of it through ``context.offline_seconds``, like feature extraction is kept out of every method's seconds.
 
-Names: ``pipeline@k3``, ``pipeline@k5`` (in ``all``); ``pipeline@k0`` (coarse only), ``pipeline@all`` (the whole
+Names: ``pipeline@k3``, ``pipeline@k5`` (in ``all``); ``pipeline:k0`` (coarse only), ``pipeline:all`` (the whole
 zoo in the fine stage), ``pipeline:no-labels@k5`` (label-free parts only: Fennec + the energy score),
 ``pipeline:no-spider@k5``, ``pipeline:no-fennec@k5``, ``pipeline:no-metarank@k5`` (LogME instead of MetaRank's
 pick) as ablations.
@@ -18,7 +18,6 @@ pick) as ablations.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,9 +47,9 @@ class ContextTask:
     """A harness :class:`~zoorank.bench.harness.TaskContext` as the pipeline's
     :class:`~zoorank.pipeline.TaskSource` (every zoo forward pass goes through the counted accessor)."""
 
-    def __init__(self, context: TaskContext):
+    def __init__(self, context: TaskContext, models=None):
         self.context = context
-        self.models = list(context.models)
+        self.models = list(context.models if models is None else models)  # the rankers' order, when it differs
 
     def labels(self) -> np.ndarray:
         return np.asarray(self.context.labels())
@@ -88,7 +87,7 @@ class PipelineMethod:
         self.name = name
         self.budget = budget
         self.use_labels = use_labels
-        self.parts = {"fennec": fennec, "spider": spider and use_labels, "metarank": metarank}
+        self.parts = {"fennec": fennec, "spider": spider and use_labels, "metarank": metarank and use_labels}
         self.last = None  # the last PipelineResult (for reports)
 
     def __repr__(self) -> str:
@@ -114,9 +113,7 @@ class PipelineMethod:
 
         if len(context.history.tasks) < 2:
             raise MethodSkipped("pipeline needs at least 2 other targets to learn from")
-        t0, p0 = time.perf_counter(), context.history.provider_seconds
-        fits = self._fit(context)
-        context.offline_seconds += (time.perf_counter() - t0) - (context.history.provider_seconds - p0)
+        fits = context.offline(lambda: self._fit(context))
         metrics = M.available() if self.parts["metarank"] else ["logme", *[m for m in M.available() if m != "logme"]]
         pipe = Pipeline(context.models, fennec=fits["fennec"], spider=fits["spider"], metarank=fits["metarank"],
                         budget=self.budget, metrics=metrics)

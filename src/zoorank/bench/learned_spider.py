@@ -11,8 +11,8 @@ forward passes) and re-scores them with their PTM-specific task tokens (section 
 Cost: the sampled tasks are planned once per run from the whole task list (fixed seed) and each is scored the
 first time a fold can see all of its sources; later folds reuse it (a fold holding out h uses the samples that
 do not involve h, about (T − s)/T of them for s sources of T targets). The fit of a fold is shared by the
-variants with the same training configuration (``spider``, ``spider@k3``, ``spider@k5``), so the first of them
-on a target carries the fold's fitting time in its ``seconds``.
+variants with the same training configuration (``spider``, ``spider@k3``, ``spider@k5``). Fitting is offline work
+(``context.offline``): ``seconds`` is the online ranking time.
 
 Names: ``spider`` (no zoo forward pass), ``spider@k3``, ``spider@k5``; ablations (left out of ``all``):
 ``spider:mse``, ``spider:listmle`` (the losses of table 4), ``spider:nce-only``, ``spider:leep-only``,
@@ -131,7 +131,7 @@ class SpiderMethod:
     # -- the method -------------------------------------------------------------------------------------
 
     def scores(self, task: str, context: TaskContext) -> np.ndarray:
-        spider = self.fitted(context)
+        spider = context.offline(lambda: self.fitted(context))
         self.last_spider = spider
         E, y = context.encoder_features()
         token = task_token(E, y)

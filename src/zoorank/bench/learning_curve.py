@@ -119,7 +119,7 @@ def learning_curve(bench, provider, *, held_out: Sequence[str], steps: Sequence[
             ctx = TaskContext(target, bench, provider)
             pipe = Pipeline(rankers.models, fennec=rankers.fennec, spider=rankers.spider,
                             metarank=rankers.metarank, budget=budget)
-            res = pipe.run(_Reordered(ContextTask(ctx), rankers.models))
+            res = pipe.run(ContextTask(ctx, rankers.models))
             named = {f"pipeline@k{budget}": res.scores}
             if res.coarse_merged is not None:
                 named["coarse"] = res.coarse_merged
@@ -129,16 +129,6 @@ def learning_curve(bench, provider, *, held_out: Sequence[str], steps: Sequence[
                              "weighted_tau": float(R.weighted_tau(np.asarray(s)[perm], truth)),
                              "forward_passes": res.forward_passes if method.startswith("pipeline") else 0})
     return rows
-
-
-class _Reordered:
-    """A TaskSource whose ``models`` are in the rankers' order (the knowledge base sorts them by name)."""
-
-    def __init__(self, source, models: Sequence[str]):
-        self.source, self.models = source, list(models)
-
-    def __getattr__(self, item):
-        return getattr(self.source, item)
 
 
 def markdown(rows: Sequence[dict], *, command: str, held_out: Sequence[str]) -> str:

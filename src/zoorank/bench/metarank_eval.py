@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as _dt
-import hashlib
 import json
 import math
 import sys
@@ -52,6 +51,7 @@ import numpy as np
 
 from zoorank import metrics as M
 from zoorank import ranking as R
+from zoorank.bench.score_store import ScoreStore, default_store_dir, digest, metric_key
 from zoorank.errors import InputError
 from zoorank.methods.metarank.cards import card_from_task_info, dataset_card_aliases, load_dataset_cards
 from zoorank.methods.metarank.model import MetaRank, MetaRecord, embedding_cache_dir
@@ -106,54 +106,6 @@ def default_model_path() -> Path:
 
 MetricUnavailable = M.MetricUnavailable
 zoo_scores = M.score_zoo
-
-
-def _digest(*arrays: np.ndarray | None) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        if a is None:
-            h.update(b"none")
-            continue
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype}{a.shape}".encode())
-        h.update(a.data)
-    return h.hexdigest()
-
-
-class _ScoreStore:
-    """Score vectors on disk, content-addressed: ``<dir>/<key[:2]>/<key>.npy`` (``directory=None``: memory only)."""
-
-    def __init__(self, directory: Path | None):
-        self.directory = directory
-        self.memory: dict[str, np.ndarray | None] = {}
-
-    def _path(self, key: str) -> Path:
-        assert self.directory is not None
-        return self.directory / key[:2] / f"{key}.npy"
-
-    def get(self, key: str) -> tuple[bool, np.ndarray | None]:
-        if key in self.memory:
-            return True, self.memory[key]
-        if self.directory is not None:
-            p = self._path(key)
-            if p.is_file():
-                try:
-                    v = np.load(p, allow_pickle=False)
-                except (OSError, ValueError):
-                    return False, None
-                out = None if v.size == 0 else v
-                self.memory[key] = out
-                return True, out
-        return False, None
-
-    def put(self, key: str, value: np.ndarray | None) -> None:
-        self.memory[key] = value
-        if self.directory is not None:
-            p = self._path(key)
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_name(p.name + ".tmp.npy")
-            np.save(tmp, np.zeros(0) if value is None else np.asarray(value, dtype=np.float64))
-            tmp.replace(p)
 
 
 # ------------------------------------------------------------------------------------------------- sub-tasks
@@ -233,10 +185,10 @@ class BenchmarkMetaData:
         if cache_dir is False:
             directory = None
         elif cache_dir is None or cache_dir is True:
-            directory = embedding_cache_dir().parent / "metarank" / "scores"
+            directory = default_store_dir()
         else:
             directory = Path(cache_dir)
-        self.store = _ScoreStore(directory)
+        self.store = ScoreStore(directory)
         self._records: dict[str, list[MetaRecord]] = {}
         self.skipped: dict[tuple[str, str, str], str] = {}
         self.computed = 0
@@ -264,9 +216,9 @@ class BenchmarkMetaData:
 
         if general is not None and any(M.info(m).needs_general_features for m in self.metrics):
             gen = [general(m) for m in models]
-        base = [_digest(f) for f in feats]
-        lbase = [_digest(lg) for lg in logits]
-        gbase = [_digest(g) for g in gen] if gen is not None else ["-"]
+        base = [digest(f) for f in feats]
+        lbase = [digest(lg) for lg in logits]
+        gbase = [digest(g) for g in gen] if gen is not None else None
         out: list[MetaRecord] = []
         for sub in subtasks(task, y, class_subsets=self.class_subsets, fewshot=self.fewshot, seed=self.seed):
             rows = sub.rows
@@ -280,11 +232,13 @@ class BenchmarkMetaData:
                                            subset_of=task if sub.name.startswith("classes") else None)
                 card.name = f"{task} ({sub.name})"
             text = card.to_text()
-            rows_key = _digest(None if rows is None else rows, sub.labels)
+            rows_key = "all" if rows is None else digest(rows)
+            labels_key = digest(sub.labels)
             for metric in self.metrics:
-                key = hashlib.sha256(json.dumps([metric, base, lbase, gbase, rows_key]).encode()).hexdigest()
-                hit, scores = self.store.get(key)
+                key = metric_key(metric, {}, base, lbase, gbase, labels_key, rows_key)
+                hit, scores, _ = self.store.get(key)
                 if not hit:
+                    t0 = time.perf_counter()
                     try:
                         scores = zoo_scores(metric, sf, sl, sub.labels, general=gen)
                         if not np.isfinite(scores).all():
@@ -293,7 +247,7 @@ class BenchmarkMetaData:
                         self.skipped[(task, sub.name, metric)] = str(exc)
                         scores = None
                     self.computed += 1
-                    self.store.put(key, scores)
+                    self.store.put(key, scores, time.perf_counter() - t0)
                 if scores is None:
                     continue
                 q = R.weighted_tau(scores, truth)
@@ -311,7 +265,7 @@ class BenchmarkMetaData:
         for t in hist.tasks:
             out += self.task_records(t, hist.task_info(t), hist.models,
                                      lambda m, t=t: hist.features(m, t), hist.labels(t),
-                                     hist.truth(t, context.truth_kind), context.general_features)
+                                     hist.truth(t, context.truth_kind), hist.general_features)
         return out
 
 

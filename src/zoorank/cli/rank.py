@@ -110,7 +110,7 @@ def rank(zoo_file, data_path, budget, no_labels, rankers_dir, description, probe
                       f"budget {pipe.budget}")
     result = pipe.run(task, use_labels=not no_labels, progress=lambda msg: err_console.print(f"{msg} ..."))
     if kb_path is not None:
-        _record(kb_path, task_name or ds.name, result, task, ds)
+        _record(kb_path, task_name or ds.name, result, task, ds, use_labels=not no_labels)
     if report_path:
         from zoorank.report.html import write_html
 
@@ -150,18 +150,31 @@ def show_result(result, truth=None) -> None:
         console.print(f"note: {note}")
 
 
-def _record(kb_path, name, result, task, ds) -> None:
+def _record(kb_path, name, result, task, ds, *, use_labels: bool) -> None:
+    from zoorank import metrics as M
     from zoorank.cli.kb import open_kb
     from zoorank.methods.fennec.model import summarize_proxy
     from zoorank.methods.spider import task_token
-    from zoorank.pipeline.learn import record_ranking
+    from zoorank.pipeline.core import DEFAULT_METRICS
+    from zoorank.pipeline.learn import SPIDER_METRICS, record_ranking
 
-    labels = task.labels()  # the proxy and general encoders' passes (from the cache when the pipeline ran them)
+    labels = task.labels() if use_labels else None
+    # the encoders' passes come from the feature cache when the pipeline ran them
     proxy = summarize_proxy(task.proxy_features())
     token = task_token(task.encoder_features(), labels) if labels is not None else None
+    ran = [result.models[i] for i in result.top]
+    scores: dict[str, dict[str, float]] = {}
+    if ran:  # every candidate metric on the features the fine stage extracted: no extra forward pass
+        pairs = [task.features(m) for m in ran]
+        for metric in dict.fromkeys(("fda", *SPIDER_METRICS, *DEFAULT_METRICS)):
+            try:
+                s = M.score_zoo(metric, [f for f, _ in pairs], [lg for _, lg in pairs], labels, names=ran)
+            except M.MetricUnavailable:
+                continue
+            scores[metric] = dict(zip(ran, map(float, s), strict=True))
     with open_kb(kb_path) as base:
         n = record_ranking(base, name, result, n_classes=ds.n_classes, n_samples=len(ds), proxy=proxy, token=token,
-                           description=task.card())
+                           description=task.card(), models=task.loaded, scores=scores)
     err_console.print(f"recorded task {name!r} and {n} metric scores in the knowledge base")
 
 

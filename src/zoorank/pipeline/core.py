@@ -328,8 +328,12 @@ class Pipeline:
         coarse, s_coarse, _ = self._coarse(task, labels, notes)
         coarse_merged = rank_merge(coarse, self.coarse_weights) if coarse else None
         if coarse_merged is None:
+            if self.budget < len(self.models):
+                raise InputError(f"pipeline: no coarse ranking could be made (no fitted Fennec, and no Spider or no "
+                                 f"labels), so a budget of {self.budget} of {len(self.models)} models cannot choose "
+                                 f"which to run; fit the rankers (zoorank fit) or use budget 'all'")
             notes.append("no coarse ranker: the whole zoo goes to the fine stage")
-        k = self.budget if coarse_merged is not None else len(self.models)
+        k = self.budget
         base = coarse_merged if coarse_merged is not None else np.zeros(len(self.models))
         top = [int(i) for i in np.argsort(-base, kind="stable")[:k]]
         say("metric choice")
@@ -339,7 +343,8 @@ class Pipeline:
         s_merge = Stage("merge")
         with _Clock(s_merge):
             scores = np.zeros(len(self.models)) if coarse_merged is None else coarse_merged.copy()
-            if top:
-                scores[top] = 1.0 + self._fine_merge(top, fine, coarse_merged)
+            if top:  # ties of the fine merge are broken by the coarse ranking; the block stays above 1
+                tie = 1e-6 * coarse_merged[top] if coarse_merged is not None else 0.0
+                scores[top] = 1.0 + self._fine_merge(top, fine, coarse_merged) + tie
         return PipelineResult(self.models, scores, coarse, coarse_merged, fine, top, chosen, order, reason,
                               [s_coarse, s_metric, s_fine, s_merge], labels is not None, notes)

@@ -42,6 +42,7 @@ class DatasetTask:
         self.on_pass = on_pass  # called with (what, extracted) after each extraction (progress, costs)
         self._encoder = None
         self._memo: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+        self.loaded: dict[str, dict] = {}  # params, layers, architecture of every model that ran
 
     @property
     def indices(self) -> np.ndarray:
@@ -70,6 +71,8 @@ class DatasetTask:
             raise InputError(f"unknown model {model!r} (not in the zoo)")
         if model not in self._memo:
             loaded = load_model(self.specs[model], self.device)
+            self.loaded[model] = {"params": loaded.num_params, "layers": loaded.num_layers,
+                                  "architecture": self.specs[model].ref}
             out = self._extract(loaded, self.indices, None if self.probe is None else self.probe.identity, model)
             self._memo[model] = (out.features, out.logits)
         return self._memo[model]

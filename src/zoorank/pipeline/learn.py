@@ -82,7 +82,14 @@ class Rankers:
         if manifest.get("zoorank_rankers") != 1:
             raise InputError(f"{path}: not a zoorank rankers manifest")
         loaders = {"fennec": Fennec.load, "spider": ModelSpider.load, "metarank": MetaRank.load}
-        parts = {name: loaders[name](d / f) for name, f in manifest.get("files", {}).items()}
+        files = manifest.get("files", {})
+        if not isinstance(manifest.get("models"), list) or not isinstance(files, dict) or set(files) - set(loaders):
+            raise InputError(f"{path}: the manifest lacks its model list or names unknown rankers")
+        parts = {}
+        for name, f in files.items():
+            if not (d / f).exists():
+                raise InputError(f"{d / f} is missing (named by {path}): run `zoorank fit` again")
+            parts[name] = loaders[name](d / f)
         return cls(list(manifest["models"]), parts.get("fennec"), parts.get("spider"), parts.get("metarank"),
                    dict(manifest.get("skipped", {})), dict(manifest.get("info", {})))
 
@@ -104,8 +111,9 @@ def spider_tasks(kb: Any, models: list[str]) -> list:
             col = truth.values[:, truth.tasks.index(t.name)]
             if np.isfinite(col).all():
                 sup = col
-        if sup is None:
-            cols = [mat.values[:, mat.tasks.index(t.name)] for mat in metric_mats.values() if t.name in mat.tasks]
+        if sup is None:  # only metrics measured on every model: a partial column (the top K of a ranking)
+            cols = [c for c in (mat.values[:, mat.tasks.index(t.name)] for mat in metric_mats.values()
+                                if t.name in mat.tasks) if np.isfinite(c).all()]
             if not cols:
                 continue
             try:
@@ -160,25 +168,33 @@ def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = No
     out = Rankers(models, info={"fitted_at": time.strftime("%Y-%m-%d %H:%M:%S"), "n_tasks": len(kb.tasks())})
     kinds = set(kb.kinds())
     say("Fennec")
-    kind = "metric:fda" if "metric:fda" in kinds else "finetune_acc"
-    try:
-        t0 = time.perf_counter()
-        f = Fennec(**(fennec or {})).fit_from_kb(kb, kind=kind)
-        if list(f.models) != models:
-            raise InputError(f"fennec: the {kind!r} matrix covers {len(f.models)} of the {len(models)} models")
+    problems = []
+    for kind in [k for k in ("metric:fda", "finetune_acc") if k in kinds]:  # FDA first, the truth as fallback
+        try:
+            t0 = time.perf_counter()
+            f = Fennec(**(fennec or {})).fit_from_kb(kb, kind=kind)
+            if list(f.models) != models:
+                raise InputError(f"fennec: the {kind!r} matrix covers {len(f.models)} of the {len(models)} models")
+        except InputError as exc:
+            problems.append(str(exc))
+            continue
         out.fennec = f
         out.info["fennec"] = {"kind": kind, "tasks": len(f.tasks), "seconds": time.perf_counter() - t0}
-    except InputError as exc:
-        out.skipped["fennec"] = str(exc)
+        break
+    if out.fennec is None:
+        out.skipped["fennec"] = "; ".join(problems) or "no metric:fda or finetune_acc results"
     say("Model Spider")
     tasks = spider_tasks(kb, models)
     if len(tasks) < 2:
         out.skipped["spider"] = (f"{len(tasks)} task(s) with a task token and a supervision; at least 2 are "
                                  f"needed (rank tasks with zoorank rank --kb, then record results)")
     else:
-        t0 = time.perf_counter()
-        out.spider = ModelSpider(models, **(spider or {})).fit(tasks)
-        out.info["spider"] = {"tasks": len(tasks), "seconds": time.perf_counter() - t0}
+        try:
+            t0 = time.perf_counter()
+            out.spider = ModelSpider(models, **(spider or {})).fit(tasks)
+            out.info["spider"] = {"tasks": len(tasks), "seconds": time.perf_counter() - t0}
+        except InputError as exc:
+            out.skipped["spider"] = str(exc)
     say("MetaRank")
     records = metarank_records(kb, models)
     n_data, n_metrics = len({r.dataset for r in records}), len({r.metric for r in records})
@@ -186,27 +202,37 @@ def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = No
         out.skipped["metarank"] = (f"{n_data} described task(s) with fine-tuned accuracies and {n_metrics} "
                                    f"metric(s) recorded on them; at least 2 of each are needed")
     else:
-        t0 = time.perf_counter()
-        out.metarank = MetaRank(**(metarank or {})).fit(records)
-        out.info["metarank"] = {"datasets": n_data, "metrics": n_metrics, "seconds": time.perf_counter() - t0}
+        try:
+            t0 = time.perf_counter()
+            out.metarank = MetaRank(**(metarank or {})).fit(records)
+            out.info["metarank"] = {"datasets": n_data, "metrics": n_metrics, "seconds": time.perf_counter() - t0}
+        except InputError as exc:
+            out.skipped["metarank"] = str(exc)
     return out
 
 
 def record_ranking(kb: Any, task: str, result: Any, *, n_classes: int | None, n_samples: int,
                    proxy: np.ndarray | None = None, token: np.ndarray | None = None,
-                   description: str | None = None) -> int:
-    """Record a ranked task and what was measured on it (module doc); returns the number of scores written."""
+                   description: str | None = None, models: dict[str, dict] | None = None,
+                   scores: dict[str, dict[str, float]] | None = None) -> int:
+    """Record a ranked task and what was measured on it (module doc); returns the number of scores written.
+    ``models``: what is known of the models that ran ({name: {"params", "layers", "architecture"}}: Fennec's
+    meta features); ``scores``: more metric scores of those models ({metric: {model: score}}, e.g. every
+    candidate metric on the top K features: MetaRank learns from several metrics per task)."""
+    for name, known in (models or {}).items():
+        kb.add_model(name, **{k: v for k, v in known.items() if k in ("params", "layers", "architecture")})
     meta: dict[str, Any] = {}
     if proxy is not None:
         meta["proxy"] = np.asarray(proxy, dtype=float).round(6).tolist()
     if token is not None:
         meta["spider_token"] = np.asarray(token, dtype=float).round(6).tolist()
     kb.add_task(task, n_classes=n_classes, n_samples=n_samples, description=description or None, meta=meta)
-    rows = []
+    measured = {metric: dict(per) for metric, per in (scores or {}).items()}
     if result.metric is not None:
-        for i, v in result.fine.get("metric", {}).items():
-            rows.append({"model": result.models[i], "task": task, "kind": f"metric:{result.metric}",
-                         "value": float(v)})
+        measured.setdefault(result.metric, {}).update(
+            {result.models[i]: float(v) for i, v in result.fine.get("metric", {}).items()})
+    rows = [{"model": m, "task": task, "kind": f"metric:{metric}", "value": float(v)}
+            for metric, per in measured.items() for m, v in per.items() if np.isfinite(v)]
     if rows:
         kb.record_many(rows, provenance={"source": "zoorank rank"})
     return len(rows)

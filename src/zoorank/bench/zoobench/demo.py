@@ -75,8 +75,7 @@ def run(root: Path = B.DEFAULT_DIR, rankers_dir: Path = DEMO_DIR, *, budget: int
     if sorted(rankers.models) != sorted(bench.models):
         raise InputError("the demo rankers were fitted on another zoo: refit them")
     ctx = TaskContext(target, bench, ZooBenchProvider(root))
-    source = ContextTask(ctx)
-    source.models = list(rankers.models)
+    source = ContextTask(ctx, rankers.models)
     pipe = Pipeline(rankers.models, fennec=rankers.fennec, spider=rankers.spider, metarank=rankers.metarank,
                     budget=budget)
     result = pipe.run(source)
