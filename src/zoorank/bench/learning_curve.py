@@ -65,13 +65,15 @@ def _task_rows(bench, provider, task: str, metrics: Sequence[str], cache: dict) 
 def fill_kb(kb, bench, provider, tasks: Sequence[str], *, metrics: Sequence[str] = KB_METRICS,
             cache: dict | None = None) -> None:
     """Record the zoo and the historical ``tasks`` in ``kb`` (module doc)."""
+    from zoorank.pipeline.learn import record_task
+
     cache = {} if cache is None else cache
     for m in bench.models:
         kb.add_model(m, architecture=bench.zoo[m].architecture, params=max(int(bench.zoo[m].params), 1))
     for t in tasks:
         rows = _task_rows(bench, provider, t, metrics, cache)
-        kb.add_task(t, n_classes=rows["n_classes"], n_samples=rows["n_samples"], description=rows["description"],
-                    meta={"proxy": rows["proxy"].tolist(), "spider_token": rows["token"].tolist()})
+        record_task(kb, t, n_classes=rows["n_classes"], n_samples=rows["n_samples"], proxy=rows["proxy"],
+                    token=rows["token"], description=rows["description"])
         records = [{"model": m, "task": t, "kind": f"metric:{k}", "value": float(v[i])}
                    for k, v in rows["scores"].items() for i, m in enumerate(bench.models)]
         records += [{"model": m, "task": t, "kind": "finetune_acc", "value": float(rows["truth"][i])}

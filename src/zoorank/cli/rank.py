@@ -198,18 +198,18 @@ def explain(model, kb_path, rankers_dir, n_clusters, compare, out_path, as_json)
 
     from zoorank.cli.kb import open_kb
     from zoorank.methods.spider.chart import affinities, cluster_tasks, spider_chart
-    from zoorank.pipeline.learn import Rankers
+    from zoorank.pipeline.learn import TOKEN_KEY, Rankers
 
     rankers = Rankers.load(Path(rankers_dir) if rankers_dir else default_rankers_dir())
     if rankers.spider is None:
         raise click.ClickException(f"the rankers have no Model Spider ({rankers.skipped.get('spider', 'not fitted')})")
     names = [model, *[m.strip() for m in compare.split(",") if m.strip()]]
     with open_kb(kb_path) as base:
-        tasks = [t for t in base.tasks() if "spider_token" in t.meta]
+        tasks = [t for t in base.tasks() if TOKEN_KEY in t.meta]
     if len(tasks) < 3:
         raise click.ClickException(f"the knowledge base has {len(tasks)} task(s) with a task token; the chart needs "
                                    f"at least 3 (rank tasks with zoorank rank --kb)")
-    tokens = {t.name: np.asarray(t.meta["spider_token"], dtype=float) for t in tasks}
+    tokens = {t.name: np.asarray(t.meta[TOKEN_KEY], dtype=float) for t in tasks}
     if all(t.meta.get("domain") for t in tasks):
         clusters = {t.name: str(t.meta["domain"]) for t in tasks}
     else:

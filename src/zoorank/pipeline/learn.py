@@ -32,10 +32,13 @@ import numpy as np
 from zoorank import ranking as R
 from zoorank.errors import InputError
 
-__all__ = ["SPIDER_METRICS", "Rankers", "fit_rankers", "metarank_records", "record_ranking", "spider_tasks"]
+__all__ = ["PROXY_KEY", "SPIDER_METRICS", "TOKEN_KEY", "Rankers", "fit_rankers", "metarank_records",
+           "record_ranking", "record_task", "spider_tasks"]
 
 #: The metrics whose Copeland aggregation supervises Model Spider (appendix A.4).
 SPIDER_METRICS = ("nce", "leep", "logme", "hscore")
+#: Task meta-features the rankers are fitted from: Fennec's proxy vector, Spider's task token.
+PROXY_KEY, TOKEN_KEY = "proxy", "spider_token"
 MANIFEST = "rankers.json"
 
 
@@ -103,7 +106,7 @@ def spider_tasks(kb: Any, models: list[str]) -> list:
     metric_mats = {m: kb.matrix(f"metric:{m}", models=models) for m in SPIDER_METRICS if f"metric:{m}" in kinds}
     truth = kb.matrix("finetune_acc", models=models) if "finetune_acc" in kinds else None
     for t in kb.tasks():
-        token = t.meta.get("spider_token")
+        token = t.meta.get(TOKEN_KEY)
         if token is None:
             continue
         sup = None
@@ -211,6 +214,17 @@ def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = No
     return out
 
 
+def record_task(kb: Any, task: str, *, n_classes: int | None, n_samples: int, proxy: np.ndarray | None = None,
+                token: np.ndarray | None = None, description: str | None = None) -> None:
+    """Add (or update) a task with what the rankers are fitted from: counts, card, proxy vector, task token."""
+    meta: dict[str, Any] = {}
+    if proxy is not None:
+        meta[PROXY_KEY] = np.asarray(proxy, dtype=float).round(6).tolist()
+    if token is not None:
+        meta[TOKEN_KEY] = np.asarray(token, dtype=float).round(6).tolist()
+    kb.add_task(task, n_classes=n_classes, n_samples=n_samples, description=description or None, meta=meta)
+
+
 def record_ranking(kb: Any, task: str, result: Any, *, n_classes: int | None, n_samples: int,
                    proxy: np.ndarray | None = None, token: np.ndarray | None = None,
                    description: str | None = None, models: dict[str, dict] | None = None,
@@ -221,12 +235,8 @@ def record_ranking(kb: Any, task: str, result: Any, *, n_classes: int | None, n_
     candidate metric on the top K features: MetaRank learns from several metrics per task)."""
     for name, known in (models or {}).items():
         kb.add_model(name, **{k: v for k, v in known.items() if k in ("params", "layers", "architecture")})
-    meta: dict[str, Any] = {}
-    if proxy is not None:
-        meta["proxy"] = np.asarray(proxy, dtype=float).round(6).tolist()
-    if token is not None:
-        meta["spider_token"] = np.asarray(token, dtype=float).round(6).tolist()
-    kb.add_task(task, n_classes=n_classes, n_samples=n_samples, description=description or None, meta=meta)
+    record_task(kb, task, n_classes=n_classes, n_samples=n_samples, proxy=proxy, token=token,
+                description=description)
     measured = {metric: dict(per) for metric, per in (scores or {}).items()}
     if result.metric is not None:
         measured.setdefault(result.metric, {}).update(
