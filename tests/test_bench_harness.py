@@ -526,9 +526,14 @@ def test_pareto_points_front_and_plot(tmp_path):
     assert [p.method for p in P.pareto_front(pts)] == ["fennec", "pipeline@k5"]
     with pytest.raises(InputError, match="no records of nope"):
         P.points(recs, ["logme", "nope"])
-    path = H.write_json([r for r in recs if r.method != "spider"], tmp_path / "r.json")
-    out = CliRunner().invoke(cli, ["bench", "pareto", "--json", str(path), "--out", str(tmp_path / "p")])
+    assert P.complete_methods(recs) == (["logme", "pipeline@k5", "fennec", "sfda", "baseline:popularity"], ["spider"])
+    path = H.write_json(recs, tmp_path / "r.json")
+    out = CliRunner().invoke(cli, ["bench", "pareto", "--json", str(path), "--out", str(tmp_path / "p"),
+                                   "--write", str(tmp_path / "B.md")])
     assert out.exit_code == 0, out.output
+    md = (tmp_path / "B.md").read_text()
+    assert "<!-- pareto:start -->" in md and "![pareto](p.png)" in md and "| pipeline@k5 | 5.0 | 0.605 | yes |" in md
+    assert "left out (skipped some targets): spider" in out.output
     assert (tmp_path / "p.png").stat().st_size > 5000 and (tmp_path / "p.svg").is_file()
     assert "| pipeline@k5 | 5.0 | 0.605 | yes |" in out.output
 

@@ -169,6 +169,61 @@ def test_pipeline_method_on_a_planted_benchmark():
     pipe = methods[0].last
     assert pipe.forward_passes == 5 and len(pipe.top) == 5 and pipe.metric in M.available()
     assert "spider" in pipe.coarse and "fennec" not in pipe.coarse
+    # the rankers are zoorank fit's, from a knowledge base of the fold's history: nothing of the target is read
+    # but the top-K models' features (the planted provider records every request)
+    from zoorank.bench.learned_pipeline import fold_rankers
+    from zoorank.bench.spider_curve import PlantedProvider
+
+    fresh = PlantedProvider(n_models=8, n_tasks=6, seed=1)
+    H.run(bench, [PipelineMethod("p", fennec=False, metarank=False, budget=3)], fresh, tasks=["t2"], errors="raise")
+    on_target = [m for m, t in fresh.requests if t == "t2"]
+    assert len(on_target) == len(set(on_target)) == 3
+    rankers = fold_rankers(H.TaskContext("t2", bench, fresh))
+    assert rankers.fennec is None and "fennec" in rankers.skipped  # the planted provider has no proxy encoder
+    assert rankers.info["spider"] == {**rankers.info["spider"], "tasks": 5, "mixtures": 256}
+
+
+def test_token_mixtures_mix_class_centres_and_average_the_supervision():
+    from zoorank.methods.spider import TrainingTask, token_mixtures
+
+    rng = np.random.default_rng(0)
+    tasks = [TrainingTask(f"t{i}", rng.normal(size=(4 + i, 3)), rng.random(5)) for i in range(4)]
+    mixed = token_mixtures(tasks, 40, seed=3)
+    assert len(mixed) == 40 and [m.name for m in mixed] == [m.name for m in token_mixtures(tasks, 40, seed=3)]
+    by_name = {t.name: t for t in tasks}
+    for m in mixed:
+        assert 2 <= len(m.sources) <= 4 and len(set(m.sources)) == len(m.sources)
+        # every row of the token is a class centre of one of its sources, in source order; the supervision is
+        # the class-weighted mean of the sources' supervision
+        counts, k = [], 0
+        for src in m.sources:
+            rows = by_name[src].token
+            n = 0
+            while k < m.token.shape[0] and any(np.array_equal(m.token[k], r) for r in rows):
+                k, n = k + 1, n + 1
+            assert 2 <= n <= 6
+            counts.append(n)
+        assert k == m.token.shape[0]
+        want = sum(c * by_name[src].supervision for c, src in zip(counts, m.sources)) / sum(counts)
+        np.testing.assert_allclose(m.supervision, want)
+    with pytest.raises(InputError, match="at least 2 tasks"):
+        token_mixtures(tasks[:1], 3)
+    assert token_mixtures(tasks[:1], 0) == []
+
+
+def test_fennec_is_fitted_from_the_recorded_truth_when_it_covers_as_much_as_fda(tmp_path):
+    from zoorank.pipeline.learn import fennec_kinds
+    from zoorank.store import KnowledgeBase
+
+    with KnowledgeBase(tmp_path / "kb.sqlite") as kb:
+        for m in ("a", "b", "c"):
+            kb.add_model(m)
+        rows = [{"model": m, "task": t, "kind": k, "value": 0.5}
+                for m in ("a", "b", "c") for t in ("t0", "t1") for k in ("metric:fda", "finetune_acc")]
+        kb.record_many(rows)
+        assert fennec_kinds(kb) == ["finetune_acc", "metric:fda"]  # a tie: the truth
+        kb.record_many([{"model": "a", "task": "t2", "kind": "metric:fda", "value": 0.1}])
+        assert fennec_kinds(kb) == ["metric:fda", "finetune_acc"]  # FDA covers more
 
 
 def test_learning_curve_fits_the_rankers_from_a_growing_knowledge_base(tmp_path):

@@ -15,7 +15,7 @@ from zoorank import metrics as M
 from zoorank import ranking as R
 from zoorank.bench import harness as H
 from zoorank.bench.learned_spider import SpiderMethod
-from zoorank.bench.spider_curve import PlantedProvider, curve, planted_benchmark
+from zoorank.bench.spider_curve import PlantedProvider, curve, planted_benchmark, report, train_cost
 from zoorank.errors import InputError
 from zoorank.methods.spider import ModelSpider, SupervisionBank, TrainingTask, specific_token, task_token
 from zoorank.methods.spider import chart as C
@@ -330,6 +330,13 @@ def test_spider_chart_writes_png_and_svg(visible, tmp_path):
     tokens = {t: task_token(*p.encoder_features(t)) for t in p.tasks}
     groups = C.cluster_tasks(tokens, 4)
     assert len(set(groups.values())) == 4
+    named = C.member_labels(groups, max_names=1)
+    assert len(set(named.values())) == 4
+    first = {}
+    for t in p.tasks:
+        first.setdefault(groups[t], t)
+    size = {c: sum(1 for v in groups.values() if v == c) for c in set(groups.values())}
+    assert named == {t: first[groups[t]] + (f" +{size[groups[t]] - 1}" if size[groups[t]] > 1 else "") for t in p.tasks}
     aff = C.affinities(spider, tokens, groups, ["m0", "m5"])
     assert all(0.0 <= v["scaled"] <= 1.0 for a in aff.values() for v in a.values())
     # m0 and m5 prefer opposite task directions: their affinity profiles differ
@@ -369,6 +376,20 @@ def test_harness_adapter_counts_forward_passes_and_never_reads_the_held_out_task
     assert res["weighted_tau"][1] == res["weighted_tau"][0]  # re-ranking the top-1 alone cannot change the order
     spider_taus = [r.weighted_tau for r in result if r.method == "spider" and r.task in ("t0", "t1")]
     assert res["weighted_tau"][0] == pytest.approx(np.mean(spider_taus))  # k = 0 is the harness's ``spider``
+
+
+def test_train_cost_and_report_section(tmp_path):
+    bench, provider = planted_benchmark(n_models=6, n_tasks=5, hidden=1.0, seed=3)
+    cost = train_cost(bench, provider, params=HARNESS)
+    assert cost["training_tasks"] == 60 and cost["targets"] == 5 and cost["models"] == 6
+    assert cost["train_seconds"] == pytest.approx(cost["bank_seconds"] + cost["fit_seconds"])
+    assert 0 < cost["rank_seconds_mean"] <= cost["rank_seconds_max"] < 1.0
+    md, res = report(bench, provider, out=tmp_path / "sp", command="cmd", params=HARNESS, ks=[0, 2, 6], new=2)
+    assert res["curve"]["k"] == [0, 2, 6] and res["incremental"]["new_models"] == ["m4", "m5"]
+    assert set(res["supervision_quality"]) == {"copeland", "nce", "leep", "logme", "hscore"}
+    for name in ("sp_curve.png", "sp_chart.png", "sp_chart.svg"):
+        assert (tmp_path / name).read_bytes()[:4] in (b"\x89PNG", b"<?xm", b"<svg")
+    assert "Command: `cmd`" in md and "](sp_curve.png)" in md and "| copeland |" in md
 
 
 def test_registered_names():

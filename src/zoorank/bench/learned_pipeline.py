@@ -1,10 +1,13 @@
 """The end-to-end pipeline (:class:`zoorank.pipeline.Pipeline`) as a leave-one-target-out harness method.
 
-For a held-out target, Fennec, Model Spider and MetaRank are fitted on the OTHER targets exactly as their own
-harness methods fit them (:class:`~zoorank.bench.learned.FennecMethod`,
-:class:`~zoorank.bench.learned_spider.SpiderMethod`, :class:`~zoorank.bench.learned_metarank.MetaRankMethod`;
-the fits are shared by the pipeline variants of a run), then the pipeline ranks the target through the harness's
-counted accessors: the proxy / general encoder passes, and forward passes of the top-K models only.
+For a held-out target, the rankers are what ``zoorank fit`` makes of a knowledge base that holds the OTHER
+targets as ``zoorank rank --kb`` and ``zoorank kb record`` would have left them (the zoo, each task's counts,
+dataset card, proxy vector and task token, the metric scores of every model, the fine-tuned accuracies:
+:func:`zoorank.bench.learning_curve.fill_kb`, read through the harness's leakage-checked history view), fitted by
+:func:`zoorank.pipeline.learn.fit_rankers` — the product as shipped, not the papers' harness variants. The fit of
+a fold is shared by the pipeline variants of a run; a variant without a part passes None for it. The pipeline then
+ranks the target through the harness's counted accessors: the proxy / general encoder passes, and forward passes
+of the top-K models only.
 
 ``seconds`` is the online time of the job (coarse ranking, metric choice, the metric and Spider's re-scoring of
 the top K, the merge); the fits are offline work (``zoorank fit``, once for all later queries) and are kept out
@@ -26,21 +29,7 @@ import numpy as np
 from zoorank.bench.harness import MethodSkipped, TaskContext, register_method
 from zoorank.errors import InputError
 
-__all__ = ["ContextTask", "PipelineMethod", "register"]
-
-_SHARED: dict[tuple, tuple[Any, Any]] = {}
-
-
-def _shared(name: str, context: TaskContext, make: Callable[[], Any]) -> Any:
-    """One instance of a learned method per run (provider and zoo), shared by the pipeline variants."""
-    provider = context.provider
-    key = (name, id(provider), tuple(context.models))
-    hit = _SHARED.get(key)
-    if hit is None or hit[0] is not provider:
-        if len(_SHARED) > 12:
-            _SHARED.clear()
-        hit = _SHARED[key] = (provider, make())  # the provider is kept alive: its id stays unique
-    return hit[1]
+__all__ = ["ContextTask", "PipelineMethod", "fold_rankers", "rank_in_context", "register"]
 
 
 class ContextTask:
@@ -93,32 +82,81 @@ class PipelineMethod:
     def __repr__(self) -> str:
         return f"PipelineMethod({self.name!r})"
 
-    def _fit(self, context: TaskContext) -> dict[str, Any]:
-        from zoorank.bench.learned import FennecMethod
-        from zoorank.bench.learned_metarank import MetaRankMethod
-        from zoorank.bench.learned_spider import SpiderMethod
-
-        out: dict[str, Any] = {"fennec": None, "spider": None, "metarank": None}
-        if self.parts["fennec"]:
-            out["fennec"] = _shared("fennec", context, lambda: FennecMethod("fennec")).fitted(context)[0]
-        if self.parts["spider"]:
-            out["spider"] = _shared("spider", context, lambda: SpiderMethod("spider")).fitted(context)
-        if self.parts["metarank"]:
-            out["metarank"] = _shared("metarank", context, lambda: MetaRankMethod("metarank")).fitted(context)
-        return out
-
     def scores(self, task: str, context: TaskContext) -> np.ndarray:
         from zoorank import metrics as M
-        from zoorank.pipeline import Pipeline
 
         if len(context.history.tasks) < 2:
             raise MethodSkipped("pipeline needs at least 2 other targets to learn from")
-        fits = context.offline(lambda: self._fit(context))
-        metrics = M.available() if self.parts["metarank"] else ["logme", *[m for m in M.available() if m != "logme"]]
-        pipe = Pipeline(context.models, fennec=fits["fennec"], spider=fits["spider"], metarank=fits["metarank"],
-                        budget=self.budget, metrics=metrics)
-        self.last = pipe.run(ContextTask(context), use_labels=self.use_labels)
-        return self.last.scores
+        rankers = context.offline(lambda: fold_rankers(context))
+        parts = {k: (getattr(rankers, k) if on else None) for k, on in self.parts.items()}
+        if parts["fennec"] is None and parts["spider"] is None:
+            raise MethodSkipped(f"{self.name}: no coarse ranker could be fitted ({rankers.skipped})")
+        metrics = M.available() if parts["metarank"] is not None else \
+            ["logme", *[m for m in M.available() if m != "logme"]]
+        self.last, scores = rank_in_context(rankers, context, budget=self.budget, use_labels=self.use_labels,
+                                            metrics=metrics, **parts)
+        return scores
+
+
+_ROWS: dict[int, tuple[Any, dict]] = {}
+_FOLDS: dict[tuple, Any] = {}
+
+
+class _HistoryBench:
+    """A history view seen as the (benchmark, provider) pair :func:`~zoorank.bench.learning_curve.fill_kb` reads:
+    every read goes through the view, so the held-out target cannot leak into the knowledge base."""
+
+    def __init__(self, history: Any):
+        self._h = history
+        self.models, self.zoo, self.tasks = history.models, history.zoo, history.tasks
+        self.task_info = {t: history.task_info(t) for t in history.tasks}
+
+    def truth(self, task: str) -> np.ndarray:
+        return self._h.truth(task)
+
+
+def fold_rankers(context: TaskContext) -> Any:
+    """The rankers ``zoorank fit`` fits from a knowledge base of the fold's history (module doc); cached per run
+    (provider, zoo and held-out target), and each historical task's knowledge-base rows are computed once per run."""
+    import tempfile
+    from pathlib import Path
+
+    from zoorank.bench.learning_curve import fill_kb
+    from zoorank.pipeline.learn import fit_rankers
+    from zoorank.store import KnowledgeBase
+
+    provider, hist = context.provider, context.history
+    key = (id(provider), tuple(context.models), hist.held_out)
+    hit = _FOLDS.get(key)
+    if hit is not None and hit[0] is provider:
+        return hit[1]
+    rows = _ROWS.get(id(provider))
+    if rows is None or rows[0] is not provider:
+        _ROWS.clear()
+        rows = _ROWS[id(provider)] = (provider, {})
+    view = _HistoryBench(hist)
+    with tempfile.TemporaryDirectory() as tmp, KnowledgeBase(Path(tmp) / "kb.sqlite") as kb:
+        fill_kb(kb, view, hist, list(hist.tasks), cache=rows[1])
+        rankers = fit_rankers(kb)
+    if len(_FOLDS) > 4:
+        _FOLDS.clear()
+    _FOLDS[key] = (provider, rankers)  # the provider is kept alive: its id stays unique
+    return rankers
+
+
+def rank_in_context(rankers: Any, context: TaskContext, *, budget: int | str, use_labels: bool = True,
+                    metrics: Any = None, fennec: Any = "fitted", spider: Any = "fitted", metarank: Any = "fitted"
+                    ) -> tuple[Any, np.ndarray]:
+    """Run the pipeline with fitted ``rankers`` on a harness target: (the PipelineResult, its scores in the
+    context's model order). ``fennec`` / ``spider`` / ``metarank``: override a part (None = leave it out)."""
+    from zoorank.pipeline import Pipeline
+
+    parts = {"fennec": fennec, "spider": spider, "metarank": metarank}
+    parts = {k: (getattr(rankers, k) if v == "fitted" else v) for k, v in parts.items()}
+    pipe = Pipeline(rankers.models, budget=budget, metrics=metrics, **parts)
+    result = pipe.run(ContextTask(context, rankers.models), use_labels=use_labels)
+    where = {m: i for i, m in enumerate(rankers.models)}
+    return result, np.asarray(result.scores)[[where[m] for m in context.models]]
 
 
 def _variants() -> dict[str, Callable[[], PipelineMethod]]:

@@ -37,7 +37,6 @@ def _task_rows(bench, provider, task: str, metrics: Sequence[str], cache: dict) 
     if task in cache:
         return cache[task]
     from zoorank import metrics as M
-    from zoorank.methods.fennec.model import summarize_proxy
     from zoorank.methods.metarank.cards import card_from_task_info
     from zoorank.methods.spider import task_token
 
@@ -56,10 +55,24 @@ def _task_rows(bench, provider, task: str, metrics: Sequence[str], cache: dict) 
     n_train = int(info.extra.get("n_train") or y.size)
     cache[task] = {"n_classes": int(info.n_classes or np.unique(y).size), "n_samples": n_train,
                    "description": card_from_task_info(info).to_text(),
-                   "proxy": summarize_proxy(np.asarray(provider.proxy_features(task))),
+                   "proxy": _proxy(provider, task),
                    "token": task_token(np.asarray(E), np.asarray(ye)), "scores": scores,
                    "truth": bench.truth(task)}
     return cache[task]
+
+
+def _proxy(provider, task: str) -> np.ndarray | None:
+    """The proxy vector of a task, or None when the provider has no proxy encoder (Fennec is then not fitted)."""
+    from zoorank.bench.harness import MethodSkipped
+    from zoorank.methods.fennec.model import summarize_proxy
+
+    fetch = getattr(provider, "proxy_features", None)
+    if fetch is None:
+        return None
+    try:
+        return summarize_proxy(np.asarray(fetch(task)))
+    except MethodSkipped:
+        return None
 
 
 def fill_kb(kb, bench, provider, tasks: Sequence[str], *, metrics: Sequence[str] = KB_METRICS,
@@ -85,8 +98,7 @@ def learning_curve(bench, provider, *, held_out: Sequence[str], steps: Sequence[
                    seed: int = 0, kb_dir: str | Path, progress=None) -> list[dict]:
     """Rows ``{"n_tasks", "target", "method", "weighted_tau", "forward_passes"}`` (module doc)."""
     from zoorank.bench.harness import TaskContext
-    from zoorank.bench.learned_pipeline import ContextTask
-    from zoorank.pipeline import Pipeline
+    from zoorank.bench.learned_pipeline import rank_in_context
     from zoorank.pipeline.learn import fit_rankers
     from zoorank.store import KnowledgeBase
 
@@ -111,24 +123,18 @@ def learning_curve(bench, provider, *, held_out: Sequence[str], steps: Sequence[
             rankers = fit_rankers(kb)
         say(f"{n} tasks: rankers fitted in {time.perf_counter() - t0:.0f} s "
             f"({', '.join(sorted(rankers.skipped)) or 'none'} skipped)")
-        if list(rankers.models) != list(bench.models):
-            rankers_models = {m: i for i, m in enumerate(rankers.models)}
-            perm = [rankers_models[m] for m in bench.models]
-        else:
-            perm = list(range(len(bench.models)))
+        where = {m: i for i, m in enumerate(rankers.models)}
+        perm = [where[m] for m in bench.models]
         for target in held_out:
             truth = bench.truth(target)
-            ctx = TaskContext(target, bench, provider)
-            pipe = Pipeline(rankers.models, fennec=rankers.fennec, spider=rankers.spider,
-                            metarank=rankers.metarank, budget=budget)
-            res = pipe.run(ContextTask(ctx, rankers.models))
-            named = {f"pipeline@k{budget}": res.scores}
+            res, scores = rank_in_context(rankers, TaskContext(target, bench, provider), budget=budget)
+            named = {f"pipeline@k{budget}": scores}
             if res.coarse_merged is not None:
-                named["coarse"] = res.coarse_merged
-            named.update({f"coarse:{k}": v for k, v in res.coarse.items()})
+                named["coarse"] = np.asarray(res.coarse_merged)[perm]
+            named.update({f"coarse:{k}": np.asarray(v)[perm] for k, v in res.coarse.items()})
             for method, s in named.items():
                 rows.append({"n_tasks": n, "target": target, "method": method,
-                             "weighted_tau": float(R.weighted_tau(np.asarray(s)[perm], truth)),
+                             "weighted_tau": float(R.weighted_tau(s, truth)),
                              "forward_passes": res.forward_passes if method.startswith("pipeline") else 0})
     return rows
 

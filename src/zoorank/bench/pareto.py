@@ -1,9 +1,11 @@
 """Ranking quality against cost: the Pareto plot of a benchmark run (issue "zoorank rank", DESIGN.md).
 
 Each method of a ``zoorank bench run --json`` file is one point: x = its mean zoo forward passes per target, y = its
-mean weighted tau over the targets it scored (the same targets for every method: only targets scored by all the
-plotted methods are used, so the points are comparable). Methods on the Pareto front (no other method has at least
-its quality with at most its forward passes, better in one of the two) are joined by a line and labelled in bold.
+mean weighted tau over the targets it scored (the same targets for every method, so the points are comparable:
+by default the methods that skipped some target of the run are left out and named, :func:`complete_methods`;
+with an explicit list of methods, only the targets all of them scored are used). Methods on the Pareto front
+(no other method has at least its quality with at most its forward passes, better in one of the two) are joined
+by a line and labelled in bold.
 
     zoorank bench pareto --json benchmarks/zoobench/results.json --out docs/pareto
 """
@@ -18,7 +20,7 @@ import numpy as np
 
 from zoorank.errors import InputError
 
-__all__ = ["Point", "pareto_front", "pareto_plot", "points"]
+__all__ = ["Point", "complete_methods", "pareto_front", "pareto_plot", "points"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,15 @@ class Point:
     forward_passes: float
     weighted_tau: float
     n_tasks: int
+
+
+def complete_methods(records: Iterable) -> tuple[list[str], list[str]]:
+    """(methods that scored every target of the run, methods that skipped some), in the records' order."""
+    recs = list(records)
+    targets = {r.task for r in recs}
+    names = list(dict.fromkeys(r.method for r in recs))
+    done = {m: {r.task for r in recs if r.method == m} for m in names}
+    return [m for m in names if done[m] == targets], [m for m in names if done[m] != targets]
 
 
 def points(records: Iterable, methods: Sequence[str] | None = None) -> list[Point]:

@@ -13,9 +13,14 @@ and real fine-tuning ground truth, :func:`toy_benchmark`), or a benchmark direct
     python -m zoorank.bench.spider_curve incremental --benchmark planted --new 4
     python -m zoorank.bench.spider_curve ablation --benchmark planted
     python -m zoorank.bench.spider_curve chart --benchmark planted --model m3 --out /tmp/spider
-    python -m zoorank.bench.spider_curve curve --benchmark benchmarks/zoobench   # once ZooBench is built
+    python -m zoorank.bench.spider_curve train --benchmark benchmarks/zoobench
+    python -m zoorank.bench.spider_curve report --benchmark benchmarks/zoobench --write docs/BENCHMARKS.md \
+        --out docs/spider
 
-Every command prints a markdown table and can write the numbers as JSON.
+Every command prints a markdown table and can write the numbers as JSON. ``train`` measures what training costs
+on the whole benchmark from scratch (supervision scoring + fitting) and what ranking a task costs after its
+encoder pass; ``report`` runs train, curve, incremental, the supervision diagnostic and the chart and writes the
+``spider`` section of a Markdown file (the plots next to ``--out``).
 """
 
 from __future__ import annotations
@@ -42,7 +47,9 @@ __all__ = [
     "incremental",
     "main",
     "planted_benchmark",
+    "report",
     "toy_benchmark",
+    "train_cost",
 ]
 
 
@@ -411,6 +418,36 @@ def supervision_quality(bench: H.Benchmark, provider, *, params: dict | None = N
     return out
 
 
+def train_cost(bench: H.Benchmark, provider, *, params: dict | None = None) -> dict:
+    """What Model Spider costs on the whole benchmark, from scratch: a fresh supervision bank scores its sampled
+    tasks on every target (the metrics on the zoo's cached features; feature extraction is the cache's cost, as
+    in the harness) and the scorer is fitted on them; then the online cost per target: the task token from the
+    general encoder's features (equation 5) and the ranking of the zoo (equation 6). Uses no ground truth."""
+    from zoorank.bench.learned_spider import SpiderMethod
+    from zoorank.methods.spider import ModelSpider, SupervisionBank, task_token
+
+    method = _method(params)
+    assert isinstance(method, SpiderMethod)
+    bank = SupervisionBank(bench.models, bench.tasks, **method.bank_params)  # private: no shared scores
+    hist = _FullHistory(bench, provider)
+    t0 = time.perf_counter()
+    tasks = bank.training_tasks(hist)
+    s_bank = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    spider = ModelSpider(bench.models, feature_dims=[bank.feature_dims.get(m) for m in bench.models],
+                         **method.spider_params).fit(tasks)
+    s_fit = time.perf_counter() - t0
+    rank_s = []
+    for task in bench.tasks:
+        E, y = provider.encoder_features(task)
+        t0 = time.perf_counter()
+        spider.rank(task_token(E, y))
+        rank_s.append(time.perf_counter() - t0)
+    return {"models": len(bench.models), "targets": len(bench.tasks), "training_tasks": len(tasks),
+            "bank_seconds": s_bank, "fit_seconds": s_fit, "train_seconds": s_bank + s_fit,
+            "rank_seconds_mean": float(np.mean(rank_s)), "rank_seconds_max": float(np.max(rank_s))}
+
+
 def ablation(bench: H.Benchmark, provider, *, methods: Sequence[str] | None = None,
              tasks: Sequence[str] | None = None, progress=None) -> tuple[H.RunResult, dict]:
     """Tables 3 and 4 on a benchmark: the Spider variants (supervision by Copeland vs one metric; ranking loss vs
@@ -445,7 +482,7 @@ def chart(bench: H.Benchmark, provider, models: Sequence[str], out: str | Path, 
     domains = {t: (bench.task_info[t].domain or "other") for t in bench.tasks}
     use_domain = clusters == "domain" or (clusters == "auto" and all(bench.task_info[t].domain for t in bench.tasks)
                                           and len(set(domains.values())) >= 3)
-    groups = domains if use_domain else C.cluster_tasks(tokens, n_clusters)
+    groups = domains if use_domain else C.member_labels(C.cluster_tasks(tokens, n_clusters))
     aff = C.affinities(spider, tokens, groups, models)
     paths = C.spider_chart({m: {c: v["scaled"] for c, v in a.items()} for m, a in aff.items()}, out,
                            title=f"Model Spider chart ({', '.join(models)})")
@@ -480,6 +517,70 @@ def _curve_md(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _train_md(res: dict) -> str:
+    return (f"Training on all {res['targets']} targets and {res['models']} models from scratch: "
+            f"{res['training_tasks']} sampled tasks scored in {res['bank_seconds']:.0f} s (NCE, LEEP, LogME, "
+            f"H-Score on cached features, Copeland aggregation) + scorer fitted in {res['fit_seconds']:.0f} s = "
+            f"**{res['train_seconds'] / 60:.1f} min**. Ranking a target after its encoder pass: mean "
+            f"{1000 * res['rank_seconds_mean']:.1f} ms, max {1000 * res['rank_seconds_max']:.1f} ms.")
+
+
+def _incremental_md(res: dict) -> str:
+    return "\n".join([
+        f"Old zoo {len(res['old_models'])} models, added {', '.join(res['new_models'])}; {res['n_targets']} targets.",
+        "", "| Spider | weighted tau | fit seconds |", "| --- | ---: | ---: |",
+        f"| old zoo (old models only) | {res['old_on_old']:.3f} | {res['seconds_old']:.1f} |",
+        f"| + new models incrementally | {res['incremental']:.3f} | {res['seconds_incremental']:.1f} |",
+        f"| retrained on the whole zoo | {res['retrained']:.3f} | {res['seconds_retrained']:.1f} |",
+        "", f"Loss of the incremental zoo against retraining: {res['loss_vs_retraining']:+.3f} weighted tau."])
+
+
+def _quality_md(quality: dict) -> str:
+    lines = ["| supervision | weighted tau | sampled tasks |", "| --- | ---: | ---: |"]
+    lines += [f"| {name} | {v['weighted_tau']:.3f} | {v['n_tasks']} |" for name, v in quality.items()]
+    return "\n".join(lines)
+
+
+def report(bench: H.Benchmark, provider, *, out: Path, command: str, params: dict | None = None,
+           ks: Sequence[int] | None = None, new: int = 4, progress=None) -> tuple[str, dict]:
+    """Every Spider experiment on a benchmark as one Markdown section (``train``, ``curve`` with its plot,
+    ``incremental``, the supervision diagnostic, the chart of the model best on average): (markdown, numbers)."""
+    import datetime as _dt
+
+    say = progress or (lambda _m: None)
+    say("train cost")
+    cost = train_cost(bench, provider, params=params)
+    say("curve")
+    M = len(bench.models)
+    ks = sorted({k for k in (ks or (0, 1, 2, 3, 5, 8, 12, 20, M)) if 0 <= k <= M})
+    cur = curve(bench, provider, ks=ks, params=params, progress=progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    curve_png = out.with_name(out.name + "_curve.png")
+    _plot_curve(cur, curve_png)
+    say("incremental")
+    inc = incremental(bench, provider, new=new, params=params, progress=progress)
+    say("supervision quality")
+    quality = supervision_quality(bench, provider, params=params)
+    popular = max(bench.models, key=lambda m: np.mean([bench.truth(t)[bench.models.index(m)] for t in bench.tasks]))
+    say("chart")
+    ch = chart(bench, provider, [popular], out.with_name(out.name + "_chart"), params=params)
+    rel = [Path(p).name for p in ch["files"]]
+    md = "\n".join([
+        "## Model Spider on the benchmark", "",
+        f"Command: `{command}`  ", f"Measured {_dt.date.today().isoformat()}.", "",
+        "### Training and ranking cost", "", _train_md(cost), "",
+        "### Efficiency-accuracy curve of re-ranking (figure 4a), leave-one-target-out", "",
+        f"![curve]({curve_png.name})", "", _curve_md(cur), "",
+        "### Incremental zoo (appendix C.4), leave-one-target-out", "", _incremental_md(inc), "",
+        "### Supervision quality on the sampled tasks (table 3's question)", "",
+        "Weighted tau of each supervision against the sampled task's true accuracy (row-weighted mean of its "
+        "sources' fine-tuned accuracies); a diagnostic that reads every target's ground truth and trains nothing.",
+        "", _quality_md(quality), "",
+        f"### Spider chart of {popular} (the model best on average; section 5.4)", "",
+        f"![spider chart]({rel[0]})", ""])
+    return md, {"train": cost, "curve": cur, "incremental": inc, "supervision_quality": quality, "chart": ch}
+
+
 def _plot_curve(res: dict, path: Path) -> None:
     import matplotlib
 
@@ -497,12 +598,22 @@ def _plot_curve(res: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def ks_arg(args: argparse.Namespace) -> list[int] | None:
+    """The ``--ks`` option as a list of integers (None = the command's default)."""
+    if args.ks is None:
+        return None
+    try:
+        return [int(k) for k in args.ks.split(",") if k.strip()]
+    except ValueError:
+        raise InputError(f"--ks must be comma-separated integers, got {args.ks!r}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m zoorank.bench.spider_curve {curve,incremental,ablation,chart} --benchmark planted|toy|DIR``."""
     import torch
 
     ap = argparse.ArgumentParser(prog="python -m zoorank.bench.spider_curve", description=__doc__.split("\n\n")[0])
-    ap.add_argument("command", choices=["curve", "incremental", "ablation", "chart"])
+    ap.add_argument("command", choices=["curve", "incremental", "ablation", "chart", "train", "report"])
     ap.add_argument("--benchmark", default="planted", help="planted, toy, or a benchmark directory (ZooBench)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the planted / toy benchmark")
     ap.add_argument("--hidden", type=float, default=1.0, help="planted: quality part invisible to the encoder")
@@ -515,6 +626,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", default="spider_chart", help="chart: output path without suffix; curve: plot path")
     ap.add_argument("--epochs", type=int, default=None, help="Spider training epochs")
     ap.add_argument("--json", default=None, help="write the numbers to this JSON file")
+    ap.add_argument("--write", default=None, help="report: write the 'spider' section of this Markdown file")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     try:
@@ -526,8 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  done: {what}", file=sys.stderr, flush=True)
 
         if args.command == "curve":
-            ks = None if args.ks is None else [int(k) for k in args.ks.split(",")]
-            res = curve(bench, provider, tasks=tasks, ks=ks, params=params, mode=args.mode, progress=tick)
+            res = curve(bench, provider, tasks=tasks, ks=ks_arg(args), params=params, mode=args.mode, progress=tick)
             print(_curve_md(res))
             if args.out != "spider_chart":
                 _plot_curve(res, Path(args.out))
@@ -541,6 +652,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"| + new models incrementally | {res['incremental']:.3f} | {res['seconds_incremental']:.1f} |")
             print(f"| retrained on the whole zoo | {res['retrained']:.3f} | {res['seconds_retrained']:.1f} |")
             print(f"\nloss of the incremental zoo against retraining: {res['loss_vs_retraining']:+.3f} tau")
+        elif args.command == "train":
+            res = train_cost(bench, provider, params=params)
+            print(_train_md(res))
+        elif args.command == "report":
+            out = Path(args.out if args.out != "spider_chart" else "spider")
+            cmd = f"python -m zoorank.bench.spider_curve report --benchmark {args.benchmark} --out {args.out}" + \
+                f" --new {args.new}" + (f" --ks {args.ks}" if args.ks else "") + \
+                (f" --write {args.write}" if args.write else "") + (f" --epochs {args.epochs}" if args.epochs else "")
+            md, res = report(bench, provider, out=out, command=cmd, params=params, ks=ks_arg(args), new=args.new,
+                             progress=tick)
+            print(md)
+            if args.write:
+                from zoorank.bench.metric_speed import write_markdown_section
+
+                write_markdown_section(Path(args.write), "spider", md)
         elif args.command == "ablation":
             result, quality = ablation(bench, provider, tasks=tasks, progress=lambda m, t: tick(f"{m} on {t}"))
             print(H.markdown(result))

@@ -157,20 +157,46 @@ def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, thr
 @click.command("pareto")
 @click.option("--json", "json_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Records written by zoorank bench run --json.")
-@click.option("--methods", default=None, help="Comma-separated methods to plot (default: every method in the file).")
+@click.option("--methods", default=None,
+              help="Comma-separated methods to plot (default: every method of the file that scored all its targets).")
 @click.option("--out", "out_path", default="pareto", show_default=True, type=click.Path(dir_okay=False),
               help="Plot file name (.png and .svg are written).")
-def bench_pareto(json_path, methods, out_path) -> None:
+@click.option("--write", "write_path", default=None, type=click.Path(dir_okay=False),
+              help="Also write the table and the plot's link into this Markdown file (its 'pareto' section).")
+def bench_pareto(json_path, methods, out_path, write_path) -> None:
     """The Pareto plot of a run: ranking quality against zoo forward passes, one point per method."""
     from zoorank.bench import harness as H
     from zoorank.bench import pareto as P
 
-    chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
-    pts = P.points(H.read_json(json_path), chosen)
+    records = H.read_json(json_path)
+    partial: list[str] = []
+    if methods:
+        chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    else:
+        chosen, partial = P.complete_methods(records)
+        if partial:
+            console.print(f"left out (skipped some targets): {', '.join(partial)}")
+    pts = P.points(records, chosen)
     files = P.pareto_plot(pts, out_path)
     front = {p.method for p in P.pareto_front(pts)}
-    console.print(H._table(["method", "forward passes", "weighted tau", "front"],
-                           [[p.method, f"{p.forward_passes:.1f}", f"{p.weighted_tau:.3f}",
-                             "yes" if p.method in front else ""]
-                            for p in sorted(pts, key=lambda p: (p.forward_passes, -p.weighted_tau))]))
+    table = H._table(["method", "forward passes", "weighted tau", "front"],
+                     [[p.method, f"{p.forward_passes:.1f}", f"{p.weighted_tau:.3f}", "yes" if p.method in front else ""]
+                      for p in sorted(pts, key=lambda p: (p.forward_passes, -p.weighted_tau))])
+    console.print(table)
     console.print("wrote " + " and ".join(str(f) for f in files))
+    if write_path:
+        import datetime as _dt
+        import os
+
+        from zoorank.bench import metric_speed as S
+
+        cmd = f"zoorank bench pareto --json {json_path}" + (f" --methods {methods}" if methods else "") + \
+            f" --out {out_path} --write {write_path}"
+        link = os.path.relpath(files[0], Path(write_path).resolve().parent)
+        left = "" if methods or not partial else f"Left out (skipped some targets): {', '.join(partial)}.\n\n"
+        body = (f"## Ranking quality against forward passes (Pareto)\n\nCommand: `{cmd}`  \n"
+                f"Measured {_dt.date.today().isoformat()}. Means over the {pts[0].n_tasks} targets every plotted "
+                f"method scored; the front joins the methods no other beats on both axes.\n\n{left}"
+                f"![pareto]({link})\n\n{table}\n")
+        S.write_markdown_section(Path(write_path), "pareto", body)
+        console.print(f"wrote {write_path}")

@@ -3,13 +3,19 @@
 What the knowledge base must hold for each ranker (each is fitted only when its data suffice; the reason is kept
 in :attr:`Rankers.skipped` otherwise):
 
-- **Fennec** (:meth:`~zoorank.methods.Fennec.fit_from_kb`): a models x tasks matrix (``metric:fda`` when every
-  model has FDA scores on at least 2 tasks, else ``finetune_acc``), each task's proxy vector (task meta
+- **Fennec** (:meth:`~zoorank.methods.Fennec.fit_from_kb`): a models x tasks matrix — the recorded fine-tuned
+  accuracies (``finetune_acc``) or the FDA scores (``metric:fda``), whichever has more observed entries, the
+  truth on a tie: the paper fills its matrix with FDA only as a cheap substitute for true results (its appendix
+  C), so the results a user records must not be ignored when they are there — each task's proxy vector (task meta
   ``proxy``), ``n_classes`` and ``n_samples``, each model's parameter count.
 - **Model Spider**: one training task per historical task with a task token (task meta ``spider_token``: the class
   centres of the general encoder, equation 5), supervised by the recorded ``finetune_acc`` where every model has
   one, else by the Copeland aggregation of the recorded ``metric:nce``, ``metric:leep``, ``metric:logme`` and
-  ``metric:hscore`` scores (appendix A.4). At least 2 such tasks.
+  ``metric:hscore`` scores (appendix A.4). At least 2 such tasks. As the paper samples its training tasks from
+  mixtures of class subsets of 2–4 historical tasks (appendix B.1), ``mixtures`` more tasks are drawn from the
+  stored class centres of the truth-supervised tasks, each supervised by the class-weighted mean accuracy of its
+  sources (:func:`zoorank.methods.spider.token_mixtures`; the knowledge base keeps no images, so metrics cannot
+  be recomputed on a mixture and metric-supervised tasks are not mixed).
 - **MetaRank**: for every task with a description (the task's ``description``) and ``finetune_acc`` of at least 3
   models, the weighted tau of each recorded metric against those accuracies (the meta-dataset of MetaRank).
 
@@ -32,8 +38,8 @@ import numpy as np
 from zoorank import ranking as R
 from zoorank.errors import InputError
 
-__all__ = ["PROXY_KEY", "SPIDER_METRICS", "TOKEN_KEY", "Rankers", "fit_rankers", "metarank_records",
-           "record_ranking", "record_task", "spider_tasks"]
+__all__ = ["PROXY_KEY", "SPIDER_METRICS", "TOKEN_KEY", "Rankers", "fennec_kinds", "fit_rankers",
+           "metarank_records", "record_ranking", "record_task", "spider_tasks"]
 
 #: The metrics whose Copeland aggregation supervises Model Spider (appendix A.4).
 SPIDER_METRICS = ("nce", "leep", "logme", "hscore")
@@ -97,11 +103,12 @@ class Rankers:
                    dict(manifest.get("skipped", {})), dict(manifest.get("info", {})))
 
 
-def spider_tasks(kb: Any, models: list[str]) -> list:
-    """Model Spider's training tasks from the knowledge base (module doc)."""
+def spider_tasks(kb: Any, models: list[str], *, with_counts: bool = False) -> list | tuple[list, int]:
+    """Model Spider's training tasks from the knowledge base (module doc): the truth-supervised tasks first, then
+    the metric-supervised ones; ``with_counts`` also returns the number of truth-supervised tasks."""
     from zoorank.methods.spider import TrainingTask, copeland_supervision
 
-    out = []
+    by_truth, by_metrics = [], []
     kinds = set(kb.kinds())
     metric_mats = {m: kb.matrix(f"metric:{m}", models=models) for m in SPIDER_METRICS if f"metric:{m}" in kinds}
     truth = kb.matrix("finetune_acc", models=models) if "finetune_acc" in kinds else None
@@ -114,6 +121,7 @@ def spider_tasks(kb: Any, models: list[str]) -> list:
             col = truth.values[:, truth.tasks.index(t.name)]
             if np.isfinite(col).all():
                 sup = col
+        sup_is_truth = sup is not None
         if sup is None:  # only metrics measured on every model: a partial column (the top K of a ranking)
             cols = [c for c in (mat.values[:, mat.tasks.index(t.name)] for mat in metric_mats.values()
                                 if t.name in mat.tasks) if np.isfinite(c).all()]
@@ -123,8 +131,9 @@ def spider_tasks(kb: Any, models: list[str]) -> list:
                 sup = copeland_supervision(np.stack(cols, axis=1))
             except InputError:
                 continue
-        out.append(TrainingTask(t.name, np.asarray(token, dtype=np.float64), np.asarray(sup, dtype=np.float64)))
-    return out
+        task = TrainingTask(t.name, np.asarray(token, dtype=np.float64), np.asarray(sup, dtype=np.float64))
+        (by_truth if sup_is_truth else by_metrics).append(task)
+    return (by_truth + by_metrics, len(by_truth)) if with_counts else by_truth + by_metrics
 
 
 def metarank_records(kb: Any, models: list[str] | None = None, *, min_models: int = 3) -> list:
@@ -156,23 +165,31 @@ def metarank_records(kb: Any, models: list[str] | None = None, *, min_models: in
     return out
 
 
+def fennec_kinds(kb: Any) -> list[str]:
+    """The matrices Fennec may be fitted from, in the order tried (module doc): ``finetune_acc`` and
+    ``metric:fda`` by decreasing number of observed entries, the truth first on a tie."""
+    kinds = set(kb.kinds())
+    observed = {k: int(np.isfinite(kb.matrix(k).values).sum()) for k in ("finetune_acc", "metric:fda") if k in kinds}
+    return sorted(observed, key=lambda k: (-observed[k], k != "finetune_acc"))
+
+
 def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = None,
-                metarank: dict | None = None, progress: Any = None) -> Rankers:
+                metarank: dict | None = None, mixtures: int = 256, progress: Any = None) -> Rankers:
     """Fit Fennec, Model Spider and MetaRank from the knowledge base (module doc); ``fennec`` / ``spider`` /
-    ``metarank``: keyword arguments of each ranker. The zoo is every model of the knowledge base."""
+    ``metarank``: keyword arguments of each ranker; ``mixtures``: Spider's extra training tasks mixed from the
+    truth-supervised tasks' class centres. The zoo is every model of the knowledge base."""
     from zoorank.methods.fennec.model import Fennec
     from zoorank.methods.metarank import MetaRank
-    from zoorank.methods.spider import ModelSpider
+    from zoorank.methods.spider import ModelSpider, token_mixtures
 
     say = progress or (lambda _msg: None)
     models = sorted(m.name for m in kb.models())
     if len(models) < 2:
         raise InputError(f"the knowledge base has {len(models)} model(s); record results of at least 2 first")
     out = Rankers(models, info={"fitted_at": time.strftime("%Y-%m-%d %H:%M:%S"), "n_tasks": len(kb.tasks())})
-    kinds = set(kb.kinds())
     say("Fennec")
     problems = []
-    for kind in [k for k in ("metric:fda", "finetune_acc") if k in kinds]:  # FDA first, the truth as fallback
+    for kind in fennec_kinds(kb):
         try:
             t0 = time.perf_counter()
             f = Fennec(**(fennec or {})).fit_from_kb(kb, kind=kind)
@@ -187,15 +204,16 @@ def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = No
     if out.fennec is None:
         out.skipped["fennec"] = "; ".join(problems) or "no metric:fda or finetune_acc results"
     say("Model Spider")
-    tasks = spider_tasks(kb, models)
+    tasks, n_truth = spider_tasks(kb, models, with_counts=True)
     if len(tasks) < 2:
         out.skipped["spider"] = (f"{len(tasks)} task(s) with a task token and a supervision; at least 2 are "
                                  f"needed (rank tasks with zoorank rank --kb, then record results)")
     else:
         try:
             t0 = time.perf_counter()
-            out.spider = ModelSpider(models, **(spider or {})).fit(tasks)
-            out.info["spider"] = {"tasks": len(tasks), "seconds": time.perf_counter() - t0}
+            mixed = token_mixtures(tasks[:n_truth], mixtures) if n_truth >= 2 else []
+            out.spider = ModelSpider(models, **(spider or {})).fit(tasks + mixed)
+            out.info["spider"] = {"tasks": len(tasks), "mixtures": len(mixed), "seconds": time.perf_counter() - t0}
         except InputError as exc:
             out.skipped["spider"] = str(exc)
     say("MetaRank")

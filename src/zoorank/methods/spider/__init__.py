@@ -18,6 +18,7 @@ from zoorank.methods.spider.sampling import (
     copeland_supervision,
     specific_token,
     task_token,
+    token_mixtures,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "copeland_supervision",
     "specific_token",
     "task_token",
+    "token_mixtures",
 ]

@@ -21,7 +21,7 @@ import numpy as np
 
 from zoorank.errors import InputError
 
-__all__ = ["affinities", "cluster_tasks", "spider_chart"]
+__all__ = ["affinities", "cluster_tasks", "member_labels", "spider_chart"]
 
 
 def cluster_tasks(tokens: Mapping[str, np.ndarray], n_clusters: int = 6, *, seed: int = 0) -> dict[str, str]:
@@ -43,6 +43,17 @@ def cluster_tasks(tokens: Mapping[str, np.ndarray], n_clusters: int = 6, *, seed
     for lab in labels:
         order.setdefault(int(lab), len(order) + 1)
     return {t: f"cluster {order[int(lab)]}" for t, lab in zip(names, labels, strict=True)}
+
+
+def member_labels(clusters: Mapping[str, str], max_names: int = 2) -> dict[str, str]:
+    """Rename clusters by their first members (``"hebrew_letters, georgian_letters +3"``) so that a chart's axes
+    say which tasks they stand for; tasks keep their order of appearance."""
+    members: dict[str, list[str]] = {}
+    for task, c in clusters.items():
+        members.setdefault(c, []).append(task)
+    names = {c: ", ".join(ts[:max_names]) + (f" +{len(ts) - max_names}" if len(ts) > max_names else "")
+             for c, ts in members.items()}
+    return {task: names[c] for task, c in clusters.items()}
 
 
 def affinities(spider, tokens: Mapping[str, np.ndarray], clusters: Mapping[str, str],

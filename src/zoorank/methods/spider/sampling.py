@@ -31,6 +31,12 @@ metric that fails on a model (degenerate features) ranks that model last for tha
 supervision (the comparison of table 3) uses one of the columns instead of the aggregate
 (:meth:`SupervisionBank.training_tasks` with ``supervision="logme"`` etc.).
 
+**Mixtures of stored tokens** (:func:`token_mixtures`). When only the task tokens of the historical tasks are kept
+(a knowledge base holds class centres, not images), the same sampling is done on the class centres: a mixture
+concatenates random subsets of 2–4 tasks' class centres, and its supervision is the class-weighted mean of its
+sources' supervision vectors (with fine-tuned accuracies as supervision: the accuracy expected of a model on a
+task made of those classes, as the ``finetune_acc`` supervision of the benchmark's ablation does by rows).
+
 **Caching (leave-one-target-out).** :class:`SupervisionBank` fixes the plans of ``n_tasks`` samples (their sources,
 drawn from the whole task universe with a per-sample seed) once; a sample is materialised — rows drawn, token,
 metric scores and specific tokens computed — the first time a fold can see all of its sources, and reused by
@@ -63,6 +69,7 @@ __all__ = [
     "model_metric_scores",
     "specific_token",
     "task_token",
+    "token_mixtures",
 ]
 
 #: The four metrics whose Copeland aggregate supervises Model Spider (appendix A.4).
@@ -209,6 +216,40 @@ def model_metric_scores(features, logits, labels, metrics: Sequence[str]) -> np.
 
 # --------------------------------------------------------------------------------------------------
 # history access
+
+
+def token_mixtures(tasks: Sequence[TrainingTask], n: int, *, sources: tuple[int, int] = (2, 4),
+                   classes_per_source: tuple[int, int] = (2, 6), seed: int = 0) -> list[TrainingTask]:
+    """``n`` training tasks mixed from the class centres of ``tasks`` (module doc): each draws 2–4 sources (at most
+    ``len(tasks)``), from each a random subset of ``classes_per_source`` of its classes; token = the chosen
+    centres in (source, class) order, supervision = the class-weighted mean of the sources' supervision. The
+    draws depend only on ``seed`` and the order of ``tasks``."""
+    tasks = list(tasks)
+    if n < 0:
+        raise InputError(f"token mixtures: n must be >= 0, got {n}")
+    if n and len(tasks) < 2:
+        raise InputError("token mixtures: need at least 2 tasks to mix")
+    lo, hi = (int(v) for v in sources)
+    c_lo, c_hi = (int(v) for v in classes_per_source)
+    if not (1 <= lo <= hi and 1 <= c_lo <= c_hi):
+        raise InputError(f"token mixtures: bad ranges sources={sources}, classes_per_source={classes_per_source}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        k = int(rng.integers(min(lo, len(tasks)), min(hi, len(tasks)) + 1))
+        picked = rng.choice(len(tasks), size=k, replace=False)
+        parts, weights = [], []
+        for j in sorted(int(v) for v in picked):
+            token = np.asarray(tasks[j].token)
+            c = int(rng.integers(min(c_lo, token.shape[0]), min(c_hi, token.shape[0]) + 1))
+            rows = np.sort(rng.choice(token.shape[0], size=c, replace=False))
+            parts.append(token[rows])
+            weights.append(c)
+        sup = sum(w * np.asarray(tasks[j].supervision, dtype=np.float64)
+                  for w, j in zip(weights, sorted(int(v) for v in picked), strict=True)) / sum(weights)
+        names = tuple(tasks[int(j)].name for j in sorted(int(v) for v in picked))
+        out.append(TrainingTask(f"mix{i}:" + "+".join(names), np.concatenate(parts, axis=0), sup, sources=names))
+    return out
 
 
 class History(Protocol):
