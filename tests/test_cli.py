@@ -95,6 +95,19 @@ def test_bench_metrics_writes_markdown(tmp_path):
     assert text.count("## Metric speed") == 1 and "| leep |" not in text
 
 
+def test_pipeline_demo_ranks_a_held_out_zoobench_target(tmp_path):
+    from zoorank.bench.zoobench import demo as D
+
+    assert D.available(), "the demo's rankers are committed under benchmarks/zoobench/demo"
+    report = tmp_path / "demo.html"
+    result = run("demo", "--report", str(report))
+    assert result.exit_code == 0, result.output
+    assert D.DEMO_TARGET in result.output and "weighted tau" in result.output
+    assert "5 of 37 models ran" in result.output.replace("\n", " ")
+    assert "toy demo instead" not in result.output
+    assert D.DEMO_TARGET in report.read_text()
+
+
 def test_demo_runs_and_ranks_against_truth():
     result = run("demo", "--toy")
     assert result.exit_code == 0, result.output

@@ -59,9 +59,8 @@ def run(root: Path = B.DEFAULT_DIR, rankers_dir: Path = DEMO_DIR, *, budget: int
     from zoorank import ranking as R
     from zoorank.bench import harness as H
     from zoorank.bench.harness import TaskContext
-    from zoorank.bench.learned_pipeline import ContextTask
+    from zoorank.bench.learned_pipeline import rank_in_context
     from zoorank.bench.zoobench.provider import ZooBenchProvider
-    from zoorank.pipeline import Pipeline
     from zoorank.pipeline.learn import Rankers
 
     rankers = Rankers.load(rankers_dir)
@@ -74,11 +73,7 @@ def run(root: Path = B.DEFAULT_DIR, rankers_dir: Path = DEMO_DIR, *, budget: int
                          f"zoorank.bench.zoobench.demo fit)")
     if sorted(rankers.models) != sorted(bench.models):
         raise InputError("the demo rankers were fitted on another zoo: refit them")
-    ctx = TaskContext(target, bench, ZooBenchProvider(root))
-    source = ContextTask(ctx, rankers.models)
-    pipe = Pipeline(rankers.models, fennec=rankers.fennec, spider=rankers.spider, metarank=rankers.metarank,
-                    budget=budget)
-    result = pipe.run(source)
+    result, _ = rank_in_context(rankers, TaskContext(target, bench, ZooBenchProvider(root)), budget=budget)
     truth_vec = bench.truth(target)
     truth = {m: float(truth_vec[bench.models.index(m)]) for m in rankers.models}
     t = np.array([truth[m] for m in rankers.models])
