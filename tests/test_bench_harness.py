@@ -526,6 +526,9 @@ def test_pareto_points_front_and_plot(tmp_path):
     assert [p.method for p in P.pareto_front(pts)] == ["fennec", "pipeline@k5"]
     with pytest.raises(InputError, match="no records of nope"):
         P.points(recs, ["logme", "nope"])
+    close = [P.Point("a", 37, 0.70, 1), P.Point("b", 37, 0.69, 1), P.Point("c", 36.5, 0.40, 1),
+             P.Point("d", 0, 0.695, 1)]
+    assert P.label_heights(close, 0.05) == pytest.approx([0.70, 0.65, 0.40, 0.695])  # b pushed down; d elsewhere
     assert P.complete_methods(recs) == (["logme", "pipeline@k5", "fennec", "sfda", "baseline:popularity"], ["spider"])
     path = H.write_json(recs, tmp_path / "r.json")
     out = CliRunner().invoke(cli, ["bench", "pareto", "--json", str(path), "--out", str(tmp_path / "p"),

@@ -204,7 +204,7 @@ def test_token_mixtures_mix_class_centres_and_average_the_supervision():
             assert 2 <= n <= 6
             counts.append(n)
         assert k == m.token.shape[0]
-        want = sum(c * by_name[src].supervision for c, src in zip(counts, m.sources)) / sum(counts)
+        want = sum(c * by_name[src].supervision for c, src in zip(counts, m.sources, strict=True)) / sum(counts)
         np.testing.assert_allclose(m.supervision, want)
     with pytest.raises(InputError, match="at least 2 tasks"):
         token_mixtures(tasks[:1], 3)

@@ -20,7 +20,7 @@ import numpy as np
 
 from zoorank.errors import InputError
 
-__all__ = ["Point", "complete_methods", "pareto_front", "pareto_plot", "points"]
+__all__ = ["Point", "complete_methods", "label_heights", "pareto_front", "pareto_plot", "points"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,27 @@ def pareto_front(pts: Sequence[Point]) -> list[Point]:
     return sorted(front, key=lambda p: (p.forward_passes, -p.weighted_tau))
 
 
+def label_heights(pts: Sequence[Point], gap: float, *, near: float = 6.0) -> list[float]:
+    """Heights of the points' labels so that labels of points within ``near`` forward passes of each other are at
+    least ``gap`` apart: each column of points is labelled from the top down, a label going below its point only
+    when the one above pushes it."""
+    by_x = sorted(range(len(pts)), key=lambda i: pts[i].forward_passes)
+    columns: list[list[int]] = []
+    for i in by_x:
+        if columns and pts[i].forward_passes - pts[columns[-1][0]].forward_passes <= near:
+            columns[-1].append(i)
+        else:
+            columns.append([i])
+    heights = [p.weighted_tau for p in pts]
+    for column in columns:
+        above = None
+        for i in sorted(column, key=lambda i: -pts[i].weighted_tau):
+            if above is not None:
+                heights[i] = min(pts[i].weighted_tau, heights[above] - gap)
+            above = i
+    return heights
+
+
 def pareto_plot(pts: Sequence[Point], path: str | Path, *, title: str = "") -> list[Path]:
     """Draw the points and their front; writes ``path`` with ``.png`` and ``.svg``; returns the two paths."""
     import matplotlib
@@ -80,15 +101,18 @@ def pareto_plot(pts: Sequence[Point], path: str | Path, *, title: str = "") -> l
     front = pareto_front(pts)
     on_front = {p.method for p in front}
     fig, ax = plt.subplots(figsize=(7.5, 5))
-    for p in pts:
+    taus = [p.weighted_tau for p in pts]
+    heights = label_heights(pts, 0.028 * max(max(taus) - min(min(taus), 0.0), 0.1))
+    for p, h in zip(pts, heights, strict=True):
         kind = ("pipeline" if p.method.startswith("pipeline") else "learned"
                 if p.method.split("@")[0].split(":")[0] in ("fennec", "spider", "metarank")
                 else "baseline" if p.method.startswith("baseline") else "metric")
         colour = {"pipeline": "tab:red", "learned": "tab:blue", "baseline": "tab:gray", "metric": "tab:green"}[kind]
         ax.scatter(p.forward_passes, p.weighted_tau, color=colour, s=36 if p.method in on_front else 18, zorder=3)
         ax.annotate(p.method.replace("$", r"\$"), (p.forward_passes, p.weighted_tau), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points",
-                    fontweight="bold" if p.method in on_front else "normal")
+                    xytext=(p.forward_passes + 0.6, h), textcoords="data", va="center",
+                    fontweight="bold" if p.method in on_front else "normal",
+                    arrowprops={"arrowstyle": "-", "color": "0.7", "linewidth": 0.5} if h != p.weighted_tau else None)
     ax.plot([p.forward_passes for p in front], [p.weighted_tau for p in front], color="tab:red", linewidth=1,
             alpha=0.6, zorder=2, drawstyle="steps-post")
     ax.set_xlabel("zoo forward passes per target (mean)")
