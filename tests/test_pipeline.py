@@ -176,11 +176,39 @@ def test_pipeline_method_on_a_planted_benchmark():
 
     fresh = PlantedProvider(n_models=8, n_tasks=6, seed=1)
     H.run(bench, [PipelineMethod("p", fennec=False, metarank=False, budget=3)], fresh, tasks=["t2"], errors="raise")
-    on_target = [m for m, t in fresh.requests if t == "t2"]
-    assert len(on_target) == len(set(on_target)) == 3
+    assert len([m for m, t in fresh.requests if t == "t2"]) == 3
     rankers = fold_rankers(H.TaskContext("t2", bench, fresh))
     assert rankers.fennec is None and "fennec" in rankers.skipped  # the planted provider has no proxy encoder
     assert rankers.info["spider"] == {**rankers.info["spider"], "tasks": 5, "mixtures": 256}
+    assert rankers.info["held_out"] == "t2" and "t2" not in rankers.info["history"]
+    other = fold_rankers(H.TaskContext("t3", bench, fresh))
+    assert other is not rankers and other.info["held_out"] == "t3" and "t2" in other.info["history"]
+    # a variant that needs a part zoorank fit could not fit is skipped, not silently measured without it
+    res = H.run(bench, H.make_methods("pipeline@k5"), fresh, tasks=["t2"])
+    assert not list(res) and "could not fit fennec" in res.skipped[0].reason
+
+
+def test_pipeline_scores_follow_the_benchmarks_model_order():
+    """The rankers list the zoo sorted (m0, m1, m10, m11, m2, ...); the harness's scores must follow the
+    benchmark's own order: the same pipeline on a reordered benchmark gives the same score per model."""
+    from zoorank.bench import harness as H
+    from zoorank.bench.learned_pipeline import PipelineMethod, fold_rankers, rank_in_context
+    from zoorank.bench.spider_curve import planted_benchmark
+
+    bench, provider = planted_benchmark(n_models=12, n_tasks=5, seed=4)
+    ctx = H.TaskContext("t1", bench, provider)
+    rankers = fold_rankers(ctx)
+    assert rankers.models != list(bench.models)
+    result, scores = rank_in_context(rankers, ctx, budget=3, fennec=None)
+    by_model = dict(zip(rankers.models, result.scores, strict=True))
+    assert [by_model[m] for m in bench.models] == list(scores)
+    assert result.ranking[0] == bench.models[int(np.argmax(scores))]
+    acc = {k: np.stack([bench.truth(t, k) for t in bench.tasks])[:, ::-1] for k in H.TRUTH_KINDS}
+    shuffled = H.Benchmark(list(reversed(bench.models)), bench.tasks, acc, bench.zoo, bench.task_info)
+    method = PipelineMethod("p", fennec=False, metarank=False, budget=3)
+    a = dict(zip(bench.models, method.scores("t1", H.TaskContext("t1", bench, provider)), strict=True))
+    b = dict(zip(shuffled.models, method.scores("t1", H.TaskContext("t1", shuffled, provider)), strict=True))
+    assert a == pytest.approx(b)
 
 
 def test_token_mixtures_mix_class_centres_and_average_the_supervision():
@@ -189,7 +217,9 @@ def test_token_mixtures_mix_class_centres_and_average_the_supervision():
     rng = np.random.default_rng(0)
     tasks = [TrainingTask(f"t{i}", rng.normal(size=(4 + i, 3)), rng.random(5)) for i in range(4)]
     mixed = token_mixtures(tasks, 40, seed=3)
-    assert len(mixed) == 40 and [m.name for m in mixed] == [m.name for m in token_mixtures(tasks, 40, seed=3)]
+    again = token_mixtures(tasks, 40, seed=3)
+    assert len(mixed) == 40 and all(np.array_equal(a.token, b.token) and np.array_equal(a.supervision, b.supervision)
+                                    for a, b in zip(mixed, again, strict=True))
     by_name = {t.name: t for t in tasks}
     for m in mixed:
         assert 2 <= len(m.sources) <= 4 and len(set(m.sources)) == len(m.sources)
@@ -208,22 +238,33 @@ def test_token_mixtures_mix_class_centres_and_average_the_supervision():
         np.testing.assert_allclose(m.supervision, want)
     with pytest.raises(InputError, match="at least 2 tasks"):
         token_mixtures(tasks[:1], 3)
+    with pytest.raises(InputError, match="same dim"):
+        token_mixtures([*tasks, TrainingTask("w", np.ones((3, 4)), np.ones(5))], 3)
+    with pytest.raises(InputError, match="same zoo"):
+        token_mixtures([*tasks, TrainingTask("z", np.ones((3, 3)), np.ones(4))], 3)
+    with pytest.raises(InputError, match="non-negative integer"):
+        token_mixtures(tasks, -1)
     assert token_mixtures(tasks[:1], 0) == []
 
 
 def test_fennec_is_fitted_from_the_recorded_truth_when_it_covers_as_much_as_fda(tmp_path):
-    from zoorank.pipeline.learn import fennec_kinds
+    from zoorank.pipeline.learn import fennec_kinds, record_task
     from zoorank.store import KnowledgeBase
 
     with KnowledgeBase(tmp_path / "kb.sqlite") as kb:
         for m in ("a", "b", "c"):
             kb.add_model(m)
+        for t in ("t0", "t1", "t2"):  # what Fennec needs of a task: a proxy vector and both counts
+            record_task(kb, t, n_classes=3, n_samples=30, proxy=np.ones(4))
         rows = [{"model": m, "task": t, "kind": k, "value": 0.5}
                 for m in ("a", "b", "c") for t in ("t0", "t1") for k in ("metric:fda", "finetune_acc")]
         kb.record_many(rows)
         assert fennec_kinds(kb) == ["finetune_acc", "metric:fda"]  # a tie: the truth
         kb.record_many([{"model": "a", "task": "t2", "kind": "metric:fda", "value": 0.1}])
         assert fennec_kinds(kb) == ["metric:fda", "finetune_acc"]  # FDA covers more
+        # accuracies of a task Fennec cannot use (never ranked: no proxy vector) do not count
+        kb.record_many([{"model": m, "task": "t9", "kind": "finetune_acc", "value": 0.4} for m in ("a", "b", "c")])
+        assert fennec_kinds(kb) == ["metric:fda", "finetune_acc"]
 
 
 def test_learning_curve_fits_the_rankers_from_a_growing_knowledge_base(tmp_path):

@@ -7,11 +7,13 @@ dataset card, proxy vector and task token, the metric scores of every model, the
 :func:`zoorank.pipeline.learn.fit_rankers` — the product as shipped, not the papers' harness variants. The fit of
 a fold is shared by the pipeline variants of a run; a variant without a part passes None for it. The pipeline then
 ranks the target through the harness's counted accessors: the proxy / general encoder passes, and forward passes
-of the top-K models only.
+of the top-K models only. A variant is skipped on a target when ``zoorank fit`` could not fit a part it uses.
 
-``seconds`` is the online time of the job (coarse ranking, metric choice, the metric and Spider's re-scoring of
-the top K, the merge); the fits are offline work (``zoorank fit``, once for all later queries) and are kept out
-of it through ``context.offline_seconds``, like feature extraction is kept out of every method's seconds.
+``seconds`` is the online time of the job (coarse ranking, metric choice, the metric's scores of the top K, the
+merge; a knowledge base keeps no model-specific features of past tasks, so the Spider ``zoorank fit`` makes has no
+specific projections and the top K are re-scored by the metric alone); the fits are offline work (``zoorank
+fit``, once for all later queries) and are kept out of it through ``context.offline_seconds``, like feature
+extraction is kept out of every method's seconds.
 
 Names: ``pipeline@k3``, ``pipeline@k5`` (in ``all``); ``pipeline:k0`` (coarse only), ``pipeline:all`` (the whole
 zoo in the fine stage), ``pipeline:no-labels@k5`` (label-free parts only: Fennec + the energy score),
@@ -88,9 +90,12 @@ class PipelineMethod:
         if len(context.history.tasks) < 2:
             raise MethodSkipped("pipeline needs at least 2 other targets to learn from")
         rankers = context.offline(lambda: fold_rankers(context))
+        missing = [k for k, on in self.parts.items() if on and getattr(rankers, k) is None]
+        if missing:  # a variant is only measured with every part it names
+            why = "; ".join(f"{k}: {rankers.skipped.get(k, 'not fitted')}" for k in missing)
+            raise MethodSkipped(f"{self.name}: zoorank fit could not fit {', '.join(missing)} on the other targets "
+                                f"({why})")
         parts = {k: (getattr(rankers, k) if on else None) for k, on in self.parts.items()}
-        if parts["fennec"] is None and parts["spider"] is None:
-            raise MethodSkipped(f"{self.name}: no coarse ranker could be fitted ({rankers.skipped})")
         metrics = M.available() if parts["metarank"] is not None else \
             ["logme", *[m for m in M.available() if m != "logme"]]
         self.last, scores = rank_in_context(rankers, context, budget=self.budget, use_labels=self.use_labels,
@@ -98,7 +103,7 @@ class PipelineMethod:
         return scores
 
 
-_ROWS: dict[int, tuple[Any, dict]] = {}
+_ROWS: dict[tuple, tuple[Any, dict]] = {}
 _FOLDS: dict[tuple, Any] = {}
 
 
@@ -126,33 +131,41 @@ def fold_rankers(context: TaskContext) -> Any:
     from zoorank.store import KnowledgeBase
 
     provider, hist = context.provider, context.history
-    key = (id(provider), tuple(context.models), hist.held_out)
+    run_key = (id(provider), tuple(hist.models), id(hist._bench))  # rows follow the benchmark's model order
+    key = (*run_key, tuple(hist.tasks), hist.held_out)
     hit = _FOLDS.get(key)
     if hit is not None and hit[0] is provider:
         return hit[1]
-    rows = _ROWS.get(id(provider))
+    rows = _ROWS.get(run_key)
     if rows is None or rows[0] is not provider:
         _ROWS.clear()
-        rows = _ROWS[id(provider)] = (provider, {})
+        rows = _ROWS[run_key] = (provider, {})
     view = _HistoryBench(hist)
     with tempfile.TemporaryDirectory() as tmp, KnowledgeBase(Path(tmp) / "kb.sqlite") as kb:
         fill_kb(kb, view, hist, list(hist.tasks), cache=rows[1])
         rankers = fit_rankers(kb)
+    rankers.info.update(held_out=hist.held_out, history=list(hist.tasks))
     if len(_FOLDS) > 4:
         _FOLDS.clear()
     _FOLDS[key] = (provider, rankers)  # the provider is kept alive: its id stays unique
     return rankers
 
 
+_FITTED = object()
+
+
 def rank_in_context(rankers: Any, context: TaskContext, *, budget: int | str, use_labels: bool = True,
-                    metrics: Any = None, fennec: Any = "fitted", spider: Any = "fitted", metarank: Any = "fitted"
+                    metrics: Any = None, fennec: Any = _FITTED, spider: Any = _FITTED, metarank: Any = _FITTED
                     ) -> tuple[Any, np.ndarray]:
     """Run the pipeline with fitted ``rankers`` on a harness target: (the PipelineResult, its scores in the
     context's model order). ``fennec`` / ``spider`` / ``metarank``: override a part (None = leave it out)."""
     from zoorank.pipeline import Pipeline
 
+    unknown = sorted(set(context.models) ^ set(rankers.models))
+    if unknown:
+        raise InputError(f"the rankers were fitted on another zoo (models not in both: {', '.join(unknown[:5])})")
     parts = {"fennec": fennec, "spider": spider, "metarank": metarank}
-    parts = {k: (getattr(rankers, k) if v == "fitted" else v) for k, v in parts.items()}
+    parts = {k: (getattr(rankers, k) if v is _FITTED else v) for k, v in parts.items()}
     pipe = Pipeline(rankers.models, budget=budget, metrics=metrics, **parts)
     result = pipe.run(ContextTask(context, rankers.models), use_labels=use_labels)
     where = {m: i for i, m in enumerate(rankers.models)}

@@ -38,7 +38,6 @@ def _task_rows(bench, provider, task: str, metrics: Sequence[str], cache: dict) 
         return cache[task]
     from zoorank import metrics as M
     from zoorank.methods.metarank.cards import card_from_task_info
-    from zoorank.methods.spider import task_token
 
     info = bench.task_info[task]
     y = np.asarray(provider.labels(task))
@@ -51,14 +50,30 @@ def _task_rows(bench, provider, task: str, metrics: Sequence[str], cache: dict) 
             continue
         if np.isfinite(s).all():
             scores[metric] = s
-    E, ye = provider.encoder_features(task)
+    token = _token(provider, task)
     n_train = int(info.extra.get("n_train") or y.size)
     cache[task] = {"n_classes": int(info.n_classes or np.unique(y).size), "n_samples": n_train,
                    "description": card_from_task_info(info).to_text(),
                    "proxy": _proxy(provider, task),
-                   "token": task_token(np.asarray(E), np.asarray(ye)), "scores": scores,
+                   "token": token, "scores": scores,
                    "truth": bench.truth(task)}
     return cache[task]
+
+
+def _token(provider, task: str) -> np.ndarray | None:
+    """Spider's task token of a task, or None when the provider has no general encoder (Spider then has no
+    training task from it)."""
+    from zoorank.bench.harness import MethodSkipped
+    from zoorank.methods.spider import task_token
+
+    fetch = getattr(provider, "encoder_features", None)
+    if fetch is None:
+        return None
+    try:
+        E, y = fetch(task)
+    except MethodSkipped:
+        return None
+    return task_token(np.asarray(E), np.asarray(y))
 
 
 def _proxy(provider, task: str) -> np.ndarray | None:

@@ -420,14 +420,14 @@ def supervision_quality(bench: H.Benchmark, provider, *, params: dict | None = N
 
 def train_cost(bench: H.Benchmark, provider, *, params: dict | None = None) -> dict:
     """What Model Spider costs on the whole benchmark, from scratch: a fresh supervision bank scores its sampled
-    tasks on every target (the metrics on the zoo's cached features; feature extraction is the cache's cost, as
-    in the harness) and the scorer is fitted on them; then the online cost per target: the task token from the
-    general encoder's features (equation 5) and the ranking of the zoo (equation 6). Uses no ground truth."""
+    tasks on every target (the metrics on the zoo's features; run it on a warm feature cache: extraction is the
+    cache's cost, as in the harness, and would otherwise be counted here) and the scorer is fitted on them; then
+    the online cost per target: the task token from the general encoder's features (equation 5) and the ranking
+    of the zoo (equation 6). Uses no ground truth."""
     from zoorank.bench.learned_spider import SpiderMethod
     from zoorank.methods.spider import ModelSpider, SupervisionBank, task_token
 
-    method = _method(params)
-    assert isinstance(method, SpiderMethod)
+    method: SpiderMethod = _method(params)
     bank = SupervisionBank(bench.models, bench.tasks, **method.bank_params)  # private: no shared scores
     hist = _FullHistory(bench, provider)
     t0 = time.perf_counter()
@@ -542,10 +542,13 @@ def _quality_md(quality: dict) -> str:
 
 
 def report(bench: H.Benchmark, provider, *, out: Path, command: str, params: dict | None = None,
-           ks: Sequence[int] | None = None, new: int = 4, progress=None) -> tuple[str, dict]:
+           ks: Sequence[int] | None = None, new: int = 4, markdown_dir: Path | None = None,
+           progress=None) -> tuple[str, dict]:
     """Every Spider experiment on a benchmark as one Markdown section (``train``, ``curve`` with its plot,
-    ``incremental``, the supervision diagnostic, the chart of the model best on average): (markdown, numbers)."""
+    ``incremental``, the supervision diagnostic, the chart of the model best on average): (markdown, numbers).
+    Plots go next to ``out``; the Markdown links them relative to ``markdown_dir`` (default: their folder)."""
     import datetime as _dt
+    import os
 
     say = progress or (lambda _m: None)
     say("train cost")
@@ -564,20 +567,21 @@ def report(bench: H.Benchmark, provider, *, out: Path, command: str, params: dic
     popular = max(bench.models, key=lambda m: np.mean([bench.truth(t)[bench.models.index(m)] for t in bench.tasks]))
     say("chart")
     ch = chart(bench, provider, [popular], out.with_name(out.name + "_chart"), params=params)
-    rel = [Path(p).name for p in ch["files"]]
+    where = Path(markdown_dir) if markdown_dir is not None else out.parent
+    rel = [os.path.relpath(Path(p).resolve(), where.resolve()) for p in [curve_png, *ch["files"]]]
     md = "\n".join([
         "## Model Spider on the benchmark", "",
         f"Command: `{command}`  ", f"Measured {_dt.date.today().isoformat()}.", "",
         "### Training and ranking cost", "", _train_md(cost), "",
         "### Efficiency-accuracy curve of re-ranking (figure 4a), leave-one-target-out", "",
-        f"![curve]({curve_png.name})", "", _curve_md(cur), "",
+        f"![curve]({rel[0]})", "", _curve_md(cur), "",
         "### Incremental zoo (appendix C.4), leave-one-target-out", "", _incremental_md(inc), "",
         "### Supervision quality on the sampled tasks (table 3's question)", "",
         "Weighted tau of each supervision against the sampled task's true accuracy (row-weighted mean of its "
         "sources' fine-tuned accuracies); a diagnostic that reads every target's ground truth and trains nothing.",
         "", _quality_md(quality), "",
         f"### Spider chart of {popular} (the model best on average; section 5.4)", "",
-        f"![spider chart]({rel[0]})", ""])
+        f"![spider chart]({rel[1]})", ""])
     return md, {"train": cost, "curve": cur, "incremental": inc, "supervision_quality": quality, "chart": ch}
 
 
@@ -661,7 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f" --new {args.new}" + (f" --ks {args.ks}" if args.ks else "") + \
                 (f" --write {args.write}" if args.write else "") + (f" --epochs {args.epochs}" if args.epochs else "")
             md, res = report(bench, provider, out=out, command=cmd, params=params, ks=ks_arg(args), new=args.new,
-                             progress=tick)
+                             markdown_dir=Path(args.write).parent if args.write else None, progress=tick)
             print(md)
             if args.write:
                 from zoorank.bench.metric_speed import write_markdown_section

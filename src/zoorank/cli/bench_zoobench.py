@@ -174,6 +174,9 @@ def bench_pareto(json_path, methods, out_path, write_path) -> None:
         chosen = [m.strip() for m in methods.split(",") if m.strip()]
     else:
         chosen, partial = P.complete_methods(records)
+        if not chosen:
+            raise click.UsageError("every method of the file skipped some target: choose methods with --methods "
+                                   "(the plot then uses the targets they all scored)")
         if partial:
             console.print(f"left out (skipped some targets): {', '.join(partial)}")
     pts = P.points(records, chosen)

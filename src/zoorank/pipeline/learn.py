@@ -167,9 +167,17 @@ def metarank_records(kb: Any, models: list[str] | None = None, *, min_models: in
 
 def fennec_kinds(kb: Any) -> list[str]:
     """The matrices Fennec may be fitted from, in the order tried (module doc): ``finetune_acc`` and
-    ``metric:fda`` by decreasing number of observed entries, the truth first on a tie."""
+    ``metric:fda`` by decreasing number of observed entries on the tasks Fennec can use (a proxy vector and
+    both counts recorded), the truth first on a tie."""
     kinds = set(kb.kinds())
-    observed = {k: int(np.isfinite(kb.matrix(k).values).sum()) for k in ("finetune_acc", "metric:fda") if k in kinds}
+    usable = {t.name for t in kb.tasks()
+              if t.meta.get(PROXY_KEY) is not None and t.n_classes is not None and t.n_samples is not None}
+    observed = {}
+    for k in ("finetune_acc", "metric:fda"):
+        if k in kinds:
+            mat = kb.matrix(k)
+            cols = [j for j, t in enumerate(mat.tasks) if t in usable]
+            observed[k] = int(np.isfinite(np.asarray(mat.values)[:, cols]).sum())
     return sorted(observed, key=lambda k: (-observed[k], k != "finetune_acc"))
 
 

@@ -225,10 +225,17 @@ def token_mixtures(tasks: Sequence[TrainingTask], n: int, *, sources: tuple[int,
     centres in (source, class) order, supervision = the class-weighted mean of the sources' supervision. The
     draws depend only on ``seed`` and the order of ``tasks``."""
     tasks = list(tasks)
-    if n < 0:
-        raise InputError(f"token mixtures: n must be >= 0, got {n}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise InputError(f"token mixtures: n must be a non-negative integer, got {n!r}")
     if n and len(tasks) < 2:
         raise InputError("token mixtures: need at least 2 tasks to mix")
+    shapes = {np.asarray(t.token).shape[1:] for t in tasks if np.asarray(t.token).ndim == 2}
+    if any(np.asarray(t.token).ndim != 2 for t in tasks) or len(shapes) > 1:
+        raise InputError("token mixtures: every task token must be [classes, dim] with the same dim, got shapes "
+                         + ", ".join(str(np.asarray(t.token).shape) for t in tasks))
+    sizes = {np.asarray(t.supervision).shape for t in tasks}
+    if len(sizes) > 1 or any(len(z) != 1 for z in sizes):
+        raise InputError(f"token mixtures: every supervision must be a vector over the same zoo, got shapes {sizes}")
     lo, hi = (int(v) for v in sources)
     c_lo, c_hi = (int(v) for v in classes_per_source)
     if not (1 <= lo <= hi and 1 <= c_lo <= c_hi):
@@ -237,17 +244,17 @@ def token_mixtures(tasks: Sequence[TrainingTask], n: int, *, sources: tuple[int,
     out = []
     for i in range(n):
         k = int(rng.integers(min(lo, len(tasks)), min(hi, len(tasks)) + 1))
-        picked = rng.choice(len(tasks), size=k, replace=False)
+        picked = sorted(int(v) for v in rng.choice(len(tasks), size=k, replace=False))
         parts, weights = [], []
-        for j in sorted(int(v) for v in picked):
+        for j in picked:
             token = np.asarray(tasks[j].token)
             c = int(rng.integers(min(c_lo, token.shape[0]), min(c_hi, token.shape[0]) + 1))
             rows = np.sort(rng.choice(token.shape[0], size=c, replace=False))
             parts.append(token[rows])
             weights.append(c)
         sup = sum(w * np.asarray(tasks[j].supervision, dtype=np.float64)
-                  for w, j in zip(weights, sorted(int(v) for v in picked), strict=True)) / sum(weights)
-        names = tuple(tasks[int(j)].name for j in sorted(int(v) for v in picked))
+                  for w, j in zip(weights, picked, strict=True)) / sum(weights)
+        names = tuple(tasks[j].name for j in picked)
         out.append(TrainingTask(f"mix{i}:" + "+".join(names), np.concatenate(parts, axis=0), sup, sources=names))
     return out
 
