@@ -568,3 +568,19 @@ def test_metric_scores_are_stored_by_content_with_their_compute_time(synth, tmp_
     H.run(bench, [H.MetricMethod("leep", store=store)], SyntheticProvider(bench), tasks=["t0"])
     H.run(bench, [H.MetricMethod("leep", store=store)], Shifted(bench), tasks=["t0"])
     assert calls == ["logme", "leep"]  # LEEP reads only the logits: the shifted features hit the same entry
+
+
+def test_metric_choice_table_against_average_best_random_and_oracle():
+    from zoorank.bench.zoobench.report import metric_choice_markdown
+
+    taus = {"t0": {"logme": 0.5, "sfda": 0.3}, "t1": {"logme": 0.6, "sfda": 0.2}, "t2": {"logme": 0.1, "sfda": 0.9}}
+    recs = [H.Record(m, t, v, 0.0, 0.0, 3, 0.1) for t, d in taus.items() for m, v in d.items()]
+    recs += [H.Record("metarank", t, v, 0.0, 0.0, 3, 0.1) for t, v in (("t0", 0.5), ("t1", 0.2), ("t2", 0.9))]
+    md = metric_choice_markdown(H.RunResult(recs))
+    # average-best, leave-one-target-out: t0 -> mean over t1, t2: logme 0.35, sfda 0.55 -> sfda (0.3); t1 -> sfda
+    # (0.2); t2 -> logme (0.1). Means: pick 0.533, average-best 0.2, random 0.433, oracle 0.667
+    assert "| t0 | 0.500 | sfda (0.300) | 0.400 | logme (0.500) |" in md
+    assert "| t2 | 0.900 | logme (0.100) | 0.500 | sfda (0.900) |" in md
+    assert "pick 0.533, average-best 0.200, random 0.433, oracle 0.667; gap closed 71 %" in md
+    assert "W/T/L against the average-best 2/1/0" in md
+    assert metric_choice_markdown(H.RunResult(recs[:6])) == ""  # no MetaRank records: no table

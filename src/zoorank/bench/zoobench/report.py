@@ -7,6 +7,8 @@ import datetime as _dt
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from zoorank.bench import harness as H
 from zoorank.bench.zoobench import build as B
 
@@ -21,7 +23,7 @@ def build_cost_markdown(root: str | Path) -> str:
     return (f"Build (`zoorank bench build`, 2 worker processes x 1 torch thread on the 2-core machine of "
             f"`docs/BENCHMARKS.md`): measured {cost['total'] / 3600:.2f} CPU-hours = pre-training "
             f"{cost['pretrain'] / 3600:.2f} h + fine-tuning and linear probes {cost['finetune'] / 3600:.2f} h "
-            f"(sum over jobs of wall time x threads; budget 6 CPU-hours). Committed size of "
+            f"(sum over jobs of each job's process CPU time; budget 6 CPU-hours). Committed size of "
             f"`benchmarks/zoobench/`: {size / 1e6:.1f} MB (budget 150 MB).\n")
 
 
@@ -33,6 +35,51 @@ def zoo_markdown(bench: H.Benchmark) -> str:
     return (f"Zoo: {len(bench.models)} models ({inits.get('imagenet', 0)} ImageNet-MobileNetV2-derived, "
             f"{inits.get('scratch', 0)} trained from scratch), {len(archs)} architectures, {len(domains)} "
             f"source domains (incl. ImageNet); {len(bench.tasks)} target tasks.\n")
+
+
+def metric_choice_markdown(result: H.RunResult, chooser: str = "metarank", *, tie: float = 1e-9) -> str:
+    """How good the metric ``chooser`` picked for each target is (MetaRank: its top-1 metric's scores), against
+    the metrics of the same run: (a) the metric best on average over the OTHER targets, (b) a random metric (the
+    mean over the metrics), (c) the per-target oracle; gap closed = (pick - average-best) / (oracle -
+    average-best) on the means. Empty when the run has no ``chooser`` records or fewer than 2 metrics."""
+    from zoorank import metrics as M
+
+    known = set(M.available())
+    taus: dict[str, dict[str, float]] = {}
+    picks: dict[str, float] = {}
+    for r in result:
+        if r.method in known:
+            taus.setdefault(r.task, {})[r.method] = r.weighted_tau
+        elif r.method == chooser:
+            picks[r.task] = r.weighted_tau
+    metrics = sorted({m for v in taus.values() for m in v})
+    targets = [t for t in picks if t in taus and all(m in taus[t] for m in metrics)]
+    if len(metrics) < 2 or len(targets) < 2:
+        return ""
+    rows = []
+    for t in targets:
+        others = [u for u in targets if u != t]
+        best = max(metrics, key=lambda m: (np.mean([taus[u][m] for u in others]), m))
+        vals = [taus[t][m] for m in metrics]
+        oracle = max(metrics, key=lambda m: taus[t][m])
+        rows.append((t, picks[t], best, taus[t][best], float(np.mean(vals)), oracle, taus[t][oracle]))
+    mean = {k: float(np.mean([r[i] for r in rows])) for k, i in (("pick", 1), ("avg", 3), ("random", 4),
+                                                                   ("oracle", 6))}
+    gap = mean["oracle"] - mean["avg"]
+    closed = f"{100 * (mean['pick'] - mean['avg']) / gap:.0f} %" if gap > tie else "-"
+    wins = sum(r[1] > r[3] + tie for r in rows)
+    losses = sum(r[1] < r[3] - tie for r in rows)
+    lines = [f"### The metric {chooser} picks, against the run's {len(metrics)} metrics", "",
+             "Weighted tau of the picked metric's ranking; average-best = the metric with the best mean over the "
+             "other targets (leave-one-target-out); random = mean over the metrics; oracle = the best metric of "
+             "the target. NDCG@3 and the top-3 hit rate of MetaRank's whole ranking of the metrics are in the "
+             "MetaRank section (`python -m zoorank.bench.metarank_eval --benchmark benchmarks/zoobench`).", "",
+             f"Means over {len(rows)} targets: pick {mean['pick']:.3f}, average-best {mean['avg']:.3f}, random "
+             f"{mean['random']:.3f}, oracle {mean['oracle']:.3f}; gap closed {closed}; W/T/L against the "
+             f"average-best {wins}/{len(rows) - wins - losses}/{losses}.", "",
+             "| target | pick | average-best (tau) | random | oracle (tau) |", "| --- | ---: | --- | ---: | --- |"]
+    lines += [f"| {t} | {p:.3f} | {b} ({bt:.3f}) | {rnd:.3f} | {o} ({ot:.3f}) |" for t, p, b, bt, rnd, o, ot in rows]
+    return "\n".join(lines) + "\n"
 
 
 def section(bench: H.Benchmark, result: H.RunResult, root: str | Path, command: str) -> str:
@@ -55,6 +102,7 @@ def section(bench: H.Benchmark, result: H.RunResult, root: str | Path, command: 
          "Discrimination checks FAIL: " + "; ".join(problems)),
         "",
         H.markdown(result),
+        metric_choice_markdown(result),
     ]
     return "\n".join(parts)
 
