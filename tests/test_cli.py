@@ -95,10 +95,11 @@ def test_bench_metrics_writes_markdown(tmp_path):
     assert text.count("## Metric speed") == 1 and "| leep |" not in text
 
 
-def test_pipeline_demo_ranks_a_held_out_zoobench_target(tmp_path):
+def test_pipeline_demo_ranks_a_held_out_zoobench_target(tmp_path, monkeypatch):
     from zoorank.bench.zoobench import demo as D
 
     assert D.available(), "the demo's rankers are committed under benchmarks/zoobench/demo"
+    monkeypatch.setenv("ZOORANK_CACHE", str(tmp_path / "cache"))  # a cold cache, as on a fresh machine
     report = tmp_path / "demo.html"
     result = run("demo", "--report", str(report))
     assert result.exit_code == 0, result.output
