@@ -584,3 +584,19 @@ def test_metric_choice_table_against_average_best_random_and_oracle():
     assert "pick 0.533, average-best 0.200, random 0.433, oracle 0.667; gap closed 71 %" in md
     assert "W/T/L against the average-best 2/1/0" in md
     assert metric_choice_markdown(H.RunResult(recs[:6])) == ""  # no MetaRank records: no table
+
+
+def test_score_store_scores_a_zoo_once_per_content(tmp_path, monkeypatch):
+    from zoorank.bench.score_store import ScoreStore
+
+    rng = np.random.default_rng(0)
+    feats = [rng.normal(size=(30, 4)) for _ in range(3)]
+    y = np.repeat(np.arange(3), 10)
+    calls = []
+    real = M.score_zoo
+    monkeypatch.setattr(M, "score_zoo", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    first = ScoreStore(tmp_path).score_zoo("logme", feats, [None] * 3, y)
+    again = ScoreStore(tmp_path).score_zoo("logme", feats, [None] * 3, y)  # a new process: from disk
+    assert calls == ["logme"] and np.array_equal(first, again)
+    ScoreStore(tmp_path).score_zoo("logme", feats, [None] * 3, y[::-1].copy())  # other labels: computed
+    assert calls == ["logme", "logme"]

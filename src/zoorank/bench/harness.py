@@ -50,6 +50,7 @@ import numpy as np
 
 from zoorank import ranking as R
 from zoorank.errors import InputError
+from zoorank.jsonfile import read_json_file
 
 __all__ = [
     "TRUTH_KINDS",
@@ -846,12 +847,7 @@ def write_json(records: Iterable[Record], path: str | Path) -> Path:
 def read_json(path: str | Path) -> list[Record]:
     """Read records written by :func:`write_json` (validated: every key present, numbers finite)."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{p}: file not found") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{p}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    data = read_json_file(p, missing=f"{p}: file not found")
     if not isinstance(data, list):
         raise InputError(f"{p}: expected a JSON list of records")
     out = []

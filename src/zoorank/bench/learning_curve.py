@@ -37,15 +37,17 @@ def _task_rows(bench, provider, task: str, metrics: Sequence[str], cache: dict) 
     if task in cache:
         return cache[task]
     from zoorank import metrics as M
+    from zoorank.bench.score_store import ScoreStore, default_store_dir
     from zoorank.methods.metarank.cards import card_from_task_info
 
+    store = ScoreStore(default_store_dir())  # the scores a metric method of the harness stored are reused
     info = bench.task_info[task]
     y = np.asarray(provider.labels(task))
     pairs = [provider.features(m, task) for m in bench.models]
     scores = {}
     for metric in metrics:
         try:
-            s = M.score_zoo(metric, [f for f, _ in pairs], [lg for _, lg in pairs], y, names=bench.models)
+            s = store.score_zoo(metric, [f for f, _ in pairs], [lg for _, lg in pairs], y, names=bench.models)
         except M.MetricUnavailable:
             continue
         if np.isfinite(s).all():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -100,3 +101,20 @@ class ScoreStore:
             row = np.concatenate([[float(seconds)], [] if value is None else value])
             np.save(tmp, row)
             tmp.replace(p)
+
+    def score_zoo(self, metric: str, features: Sequence[np.ndarray], logits: Sequence[np.ndarray | None],
+                  labels: np.ndarray | None, *, names: Sequence[str] | None = None) -> np.ndarray:
+        """:func:`zoorank.metrics.score_zoo` through the store: the stored vector when the same inputs were scored
+        before, else computed (and kept when finite). Raises what ``score_zoo`` raises."""
+        from zoorank import metrics as M
+
+        key = metric_key(metric, {}, [digest(f) for f in features], [digest(lg) for lg in logits], None,
+                         "-" if labels is None else digest(labels))
+        hit, scores, _ = self.get(key)
+        if hit and scores is not None:
+            return scores
+        t0 = time.perf_counter()
+        scores = M.score_zoo(metric, list(features), list(logits), labels, names=names)
+        if np.isfinite(scores).all():
+            self.put(key, scores, time.perf_counter() - t0)
+        return scores

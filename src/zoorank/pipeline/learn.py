@@ -37,6 +37,7 @@ import numpy as np
 
 from zoorank import ranking as R
 from zoorank.errors import InputError
+from zoorank.jsonfile import read_json_file
 
 __all__ = ["PROXY_KEY", "SPIDER_METRICS", "TOKEN_KEY", "Rankers", "fennec_kinds", "fit_rankers",
            "metarank_records", "record_ranking", "record_task", "spider_tasks"]
@@ -82,13 +83,9 @@ class Rankers:
 
         d = Path(directory)
         path = d / MANIFEST
-        if not path.is_file():
-            raise InputError(f"{d} holds no fitted rankers ({MANIFEST} is missing): run `zoorank fit` first")
-        try:
-            manifest = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not JSON ({exc.msg})") from None
-        if manifest.get("zoorank_rankers") != 1:
+        manifest = read_json_file(path, missing=f"{d} holds no fitted rankers ({MANIFEST} is missing): run "
+                                                f"`zoorank fit` first")
+        if not isinstance(manifest, dict) or manifest.get("zoorank_rankers") != 1:
             raise InputError(f"{path}: not a zoorank rankers manifest")
         loaders = {"fennec": Fennec.load, "spider": ModelSpider.load, "metarank": MetaRank.load}
         files = manifest.get("files", {})

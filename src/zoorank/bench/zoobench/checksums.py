@@ -27,6 +27,7 @@ from zoorank.bench.zoobench import domains as dm
 from zoorank.bench.zoobench import tasks as tk
 from zoorank.bench.zoobench.fonts import font_sha256, freetype_version
 from zoorank.errors import InputError
+from zoorank.jsonfile import read_json_file
 
 FORMAT = 1
 #: Images per class of the source-domain samples that are checksummed.
@@ -116,12 +117,7 @@ def compute(tasks: Iterable[str] | None = None, domains: Iterable[str] | None = 
 
 def read(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"checksum file {p} not found")
-    try:
-        doc = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"checksum file {p} is not valid JSON: {exc}") from None
+    doc = read_json_file(p, missing=f"checksum file {p} not found")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("tasks"), dict):
         raise InputError(f"checksum file {p} is not a ZooBench checksum file of format {FORMAT}")
     return doc

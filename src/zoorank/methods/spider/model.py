@@ -56,6 +56,7 @@ import torch
 from torch import nn
 
 from zoorank.errors import InputError
+from zoorank.jsonfile import read_json_file
 from zoorank.methods.spider import losses as L
 from zoorank.methods.spider.sampling import TrainingTask, specific_token, task_token
 
@@ -525,12 +526,7 @@ class ModelSpider:
     def load(cls, path: str | Path) -> ModelSpider:
         """Read a directory written by :meth:`save` (``torch.load(weights_only=True)``; no pickle)."""
         root = Path(path)
-        try:
-            meta = json.loads((root / "spider.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(f"{root}: no spider.json (not a saved Model Spider)") from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{root}/spider.json: not JSON ({exc.msg})") from None
+        meta = read_json_file(root / "spider.json", missing=f"{root}: no spider.json (not a saved Model Spider)")
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise InputError(f"{root}: not a saved Model Spider")
         if meta.get("version") != VERSION:
