@@ -77,6 +77,26 @@ def test_interrupted_build_resumes_without_redoing_and_matches(tiny: Path, tmp_p
     assert again["ran"] == 0
 
 
+def test_a_job_caps_blas_threads_of_its_linear_probe(tiny: Path, tmp_path: Path, monkeypatch):
+    """The probe's BLAS must not start a thread per core inside each worker (they spin-wait on each other)."""
+    from threadpoolctl import threadpool_info
+
+    seen: list[int] = []
+    probe = TR.linear_probe
+
+    def spy(*args, **kwargs):
+        seen.extend(p["num_threads"] for p in threadpool_info())
+        return probe(*args, **kwargs)
+
+    monkeypatch.setattr(TR, "linear_probe", spy)
+    sha = {r["model"]: r["sha256"] for r in _rows(tiny / "zoo.csv")}
+    rec = B.run_finetune(TINY, "resnet10t-w24-latin", "blob_scale", str(tiny), str(tmp_path), 1,
+                         sha["resnet10t-w24-latin"])
+    assert seen and set(seen) == {1}
+    gt = {(r["model"], r["task"]): r for r in _rows(tiny / "ground_truth.csv")}[("resnet10t-w24-latin", "blob_scale")]
+    assert f"{rec['finetune_acc']:.6f}" == gt["finetune_acc"] and f"{rec['linear_probe_acc']:.6f}" == gt["linear_probe_acc"]
+
+
 def test_a_log_of_another_configuration_is_refused(tiny: Path, tmp_path: Path):
     (tmp_path / B.LOG_NAME).write_text((tiny / B.LOG_NAME).read_text())
     other = B.BuildConfig(**{**TINY.__dict__, "finetune_epochs": 2})

@@ -17,6 +17,11 @@ The log's first line holds the build's configuration; a log written with another
 When every job is done, ``ground_truth.csv`` (``model,task,finetune_acc,linear_probe_acc``) is written;
 ``zoo.csv`` and ``tasks.csv`` are written at every start.
 
+**Threads.** A job runs inside :func:`job_threads`: torch *and* the BLAS / OpenMP pools numpy and
+scikit-learn use (the linear probe) are capped at the job's ``threads``. Before, only torch was capped, and
+OpenBLAS in each worker started one thread per core: two workers' probes spin-waited against each other,
+which burnt CPU time without changing a result.
+
 **Determinism.** All seeds are fixed (model initialisation, shuffling and augmentation, validation splits); the
 results are bit-identical on a rerun with the same number of threads per worker on the same machine.
 """
@@ -193,7 +198,23 @@ def model_state(root: Path, model: Z.ZooModel, sha256: str | None = None) -> dic
     return TR.load_fp16(weights_path(root, model.name), sha256)
 
 
+@contextlib.contextmanager
+def job_threads(threads: int) -> Iterator[None]:
+    """Cap torch's intra-op threads and every native thread pool (BLAS, OpenMP) at ``threads`` (restored after)."""
+    from threadpoolctl import threadpool_limits
+
+    from zoorank.bench.zoobench import training as TR
+
+    with threadpool_limits(limits=threads), TR._threads(threads):
+        yield
+
+
 def run_pretrain(config: BuildConfig, name: str, root: str, work: str, threads: int) -> dict[str, Any]:
+    with job_threads(threads):
+        return _pretrain(config, name, root, work, threads)
+
+
+def _pretrain(config: BuildConfig, name: str, root: str, work: str, threads: int) -> dict[str, Any]:
     from zoorank.bench.zoobench import training as TR
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -213,6 +234,12 @@ def run_pretrain(config: BuildConfig, name: str, root: str, work: str, threads: 
 
 def run_finetune(config: BuildConfig, name: str, task: str, root: str, work: str, threads: int,
                  sha256: str | None) -> dict[str, Any]:
+    with job_threads(threads):
+        return _finetune(config, name, task, root, work, threads, sha256)
+
+
+def _finetune(config: BuildConfig, name: str, task: str, root: str, work: str, threads: int,
+              sha256: str | None) -> dict[str, Any]:
     from zoorank.bench.zoobench import tasks as T
     from zoorank.bench.zoobench import training as TR
 
@@ -229,20 +256,15 @@ def run_finetune(config: BuildConfig, name: str, task: str, root: str, work: str
                       weight_decay=recipe["weight_decay"], seed=SEED,
                       checkpoint_dir=Path(work) / "finetune" / name / task, num_threads=threads)
     t_ft = time.perf_counter() - t0
-    with TR._threads(threads):
-        net = TR.load_state(model.arch, state)
-        f_train, _ = TR.features_and_logits(net, x_train, input_size=model.arch.input_size)
-        f_test, _ = TR.features_and_logits(net, data.images[data.test], input_size=model.arch.input_size)
+    net = TR.load_state(model.arch, state)
+    f_train, _ = TR.features_and_logits(net, x_train, input_size=model.arch.input_size)
+    f_test, _ = TR.features_and_logits(net, data.images[data.test], input_size=model.arch.input_size)
     lp = TR.linear_probe(f_train, y_train, f_test, data.labels[data.test], seed=VAL_SEED)
     return {"kind": "finetune", "model": name, "task": task, "finetune_acc": out["finetune_acc"],
             "linear_probe_acc": lp, "best_lr": out["best_lr"],
             "val_acc_per_lr": {f"{k:g}": v for k, v in out["val_acc_per_lr"].items()},
             "test_acc_per_lr": {f"{k:g}": v for k, v in out["test_acc_per_lr"].items()},
             "finetune_seconds": t_ft, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
-
-
-def _worker_init() -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _cleanup(work: Path, job: Job) -> None:
@@ -437,8 +459,7 @@ def build(root: str | Path = DEFAULT_DIR, *, config: BuildConfig | None = None, 
         return None
 
     ctx = get_context("spawn")
-    with _sigterm_as_interrupt(), ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                                      initializer=_worker_init) as pool:
+    with _sigterm_as_interrupt(), ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         try:
             while pending or running:
                 while len(running) < workers and (max_jobs is None or started < max_jobs):
