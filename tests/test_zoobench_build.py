@@ -94,7 +94,8 @@ def test_a_job_caps_blas_threads_of_its_linear_probe(tiny: Path, tmp_path: Path,
                          sha["resnet10t-w24-latin"])
     assert seen and set(seen) == {1}
     gt = {(r["model"], r["task"]): r for r in _rows(tiny / "ground_truth.csv")}[("resnet10t-w24-latin", "blob_scale")]
-    assert f"{rec['finetune_acc']:.6f}" == gt["finetune_acc"] and f"{rec['linear_probe_acc']:.6f}" == gt["linear_probe_acc"]
+    assert f"{rec['finetune_acc']:.6f}" == gt["finetune_acc"]
+    assert f"{rec['linear_probe_acc']:.6f}" == gt["linear_probe_acc"]
 
 
 def test_a_log_of_another_configuration_is_refused(tiny: Path, tmp_path: Path):

@@ -176,7 +176,7 @@ def markdown(rows: Sequence[dict], *, command: str, held_out: Sequence[str]) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from zoorank.bench import harness as H
-    from zoorank.bench.metric_speed import write_markdown_section
+    from zoorank.bench.metric_speed import command_line, publish_section
     from zoorank.bench.zoobench.provider import ZooBenchProvider
 
     ap = argparse.ArgumentParser(prog="python -m zoorank.bench.learning_curve", description=__doc__.split("\n")[0])
@@ -197,11 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = learning_curve(bench, ZooBenchProvider(args.benchmark), held_out=held, steps=steps,
                               budget=args.budget, kb_dir=args.kb_dir or tmp,
                               progress=lambda m: print(m, file=sys.stderr, flush=True))
-    cmd = "python -m zoorank.bench.learning_curve " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(rows, command=cmd, held_out=held)
-    print(text)
-    if args.write:
-        write_markdown_section(Path(args.write), "learning-curve", text)
+    text = markdown(rows, command=command_line("python -m zoorank.bench.learning_curve", argv), held_out=held)
+    publish_section(text, args.write, "learning-curve")
     return 0
 
 

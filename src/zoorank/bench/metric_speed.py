@@ -137,6 +137,18 @@ def write_markdown_section(path: Path, marker: str, body: str) -> None:
     tmp.replace(path)
 
 
+def command_line(prog: str, argv: list[str] | None) -> str:
+    """The command a report was made by (``argv``: the arguments given, or None for ``sys.argv``)."""
+    return f"{prog} " + " ".join(argv if argv is not None else sys.argv[1:])
+
+
+def publish_section(text: str, write: str | Path | None, marker: str) -> None:
+    """Print a report section and, with ``write``, put it between ``marker``'s comments in that Markdown file."""
+    print(text)
+    if write:
+        write_markdown_section(Path(write), marker, text)
+
+
 if __name__ == "__main__":
     name, n, d, c, seed, repeat = sys.argv[1], *map(int, sys.argv[2:7])
     t = measure_here(name, n, d, c, seed=seed, repeat=repeat)

@@ -21,7 +21,8 @@ def _hms(seconds: float) -> str:
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
               help="Training checkpoints (default: .zoobench-work in the repository, or OUT/.work).")
 @click.option("--workers", type=int, default=None, help="Parallel training processes (default: min(2, CPUs)).")
-@click.option("--threads", type=int, default=None, help="Torch threads per worker (default: CPUs / workers).")
+@click.option("--threads", type=int, default=None,
+              help="Threads per worker, torch and BLAS alike (default: CPUs / workers).")
 @click.option("--models", default=None, help="Comma-separated subset of the zoo (a different benchmark).")
 @click.option("--tasks", default=None, help="Comma-separated subset of the target tasks (a different benchmark).")
 @click.option("--max-jobs", type=int, default=None, help="Stop after this many new jobs (resume later).")
