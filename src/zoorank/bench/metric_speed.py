@@ -139,7 +139,9 @@ def write_markdown_section(path: Path, marker: str, body: str) -> None:
 
 def command_line(prog: str, argv: list[str] | None) -> str:
     """The command a report was made by (``argv``: the arguments given, or None for ``sys.argv``)."""
-    return f"{prog} " + " ".join(argv if argv is not None else sys.argv[1:])
+    import shlex
+
+    return f"{prog} " + shlex.join(argv if argv is not None else sys.argv[1:])
 
 
 def publish_section(text: str, write: str | Path | None, marker: str) -> None:

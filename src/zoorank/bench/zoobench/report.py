@@ -20,7 +20,7 @@ def build_cost_markdown(root: str | Path) -> str:
     except Exception as exc:  # no log: a benchmark built elsewhere
         return f"Build cost: unknown ({exc}).\n"
     size = sum(p.stat().st_size for p in Path(root).rglob("*") if p.is_file() and ".work" not in p.parts)
-    return (f"Build (`zoorank bench build`, 2 worker processes x 1 torch thread on the 2-core machine of "
+    return (f"Build (`zoorank bench build`, 2 worker processes x 1 thread (torch and BLAS) on the 2-core machine of "
             f"`docs/BENCHMARKS.md`): measured {cost['total'] / 3600:.2f} CPU-hours = pre-training "
             f"{cost['pretrain'] / 3600:.2f} h + fine-tuning and linear probes {cost['finetune'] / 3600:.2f} h "
             f"(sum over jobs of each job's process CPU time; budget 6 CPU-hours). Committed size of "
