@@ -1,6 +1,6 @@
 """``zoorank bench build``: pre-train the zoo, fine-tune every (model, target) pair, write the benchmark.
 
-The build is a list of jobs run by a small pool of worker processes (one torch thread each by default):
+The build is a list of jobs run by a small pool of worker processes (one thread each by default, torch and BLAS alike):
 
 * ``pretrain`` (one per zoo model but the untouched ImageNet MobileNetV2): train the model on its source
   domain (:data:`SOURCE_IMAGES` images, the recipe of :data:`~zoorank.bench.zoobench.zoo_design.PRETRAIN_RECIPES`)
