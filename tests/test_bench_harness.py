@@ -600,3 +600,71 @@ def test_score_store_scores_a_zoo_once_per_content(tmp_path, monkeypatch):
     assert calls == ["logme"] and np.array_equal(first, again)
     ScoreStore(tmp_path).score_zoo("logme", feats, [None] * 3, y[::-1].copy())  # other labels: computed
     assert calls == ["logme", "logme"]
+
+
+def test_live_provider_times_each_methods_own_forward_passes(synth, tmp_path, monkeypatch):
+    from zoorank.bench.score_store import ScoreStore
+
+    bench, _ = synth
+    store = ScoreStore(tmp_path / "scores")
+    stored = H.run(bench, [H.MetricMethod("hscore", store=store)], SyntheticProvider(bench), tasks=["t0"])
+    calls = []
+    real = M.score_zoo
+    monkeypatch.setattr(M, "score_zoo", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+
+    class TwoModels:
+        name = "two"
+
+        def scores(self, task, context):
+            context.features("m0"), context.features("m1")
+            return np.arange(len(context.models), dtype=float)
+
+    class FitsOnHistory:  # reads every other target offline, one model of the target inside the fit, one after
+        name = "fits"
+
+        def scores(self, task, context):
+            context.offline(lambda: [context.history.features(m, t) for t in context.history.tasks for m in MODELS]
+                            + [context.features("m2")])
+            context.features("m3")
+            return np.arange(len(context.models), dtype=float)
+
+    history, live = SyntheticProvider(bench, delay=0.05), SyntheticProvider(bench, delay=0.1)
+    methods = [H.MetricMethod("hscore", store=store), TwoModels(), FitsOnHistory()]
+    res = {r.method: r for r in H.run(bench, methods, history, tasks=["t0"], live_provider=live)}
+    assert live.calls == len(MODELS) + 2 + 2  # nothing shared between methods: each pays its own passes
+    assert history.calls == 3 * len(MODELS)  # the other targets, read through the history provider
+    assert calls == ["hscore"]  # computed on the spot, not replayed from the store
+    assert res["hscore"].forward_passes == stored[0].forward_passes == len(MODELS)
+    assert res["hscore"].weighted_tau == stored[0].weighted_tau
+    assert res["hscore"].seconds >= 0.1 * len(MODELS) and res["two"].seconds >= 0.2
+    # online: the two target passes (m2 read inside the fit still waits for its pass); not the 0.9 s of history
+    assert 0.2 <= res["fits"].seconds < 0.6
+    quick = {r.method: r for r in H.run(bench, methods[1:], SyntheticProvider(bench, delay=0.1), tasks=["t0"])}
+    assert quick["two"].seconds < 0.1  # without a live provider, extraction is kept out
+
+
+def test_an_encoder_that_is_a_zoo_model_shares_its_pass(synth):
+    bench, _ = synth
+
+    class Encoding(SyntheticProvider):
+        encoder_model = "m3"
+
+        def encoder_features(self, task):
+            return self.features(self.encoder_model, task)[0], self.labels(task)
+
+    class UsesBoth:
+        name = "both"
+
+        def __init__(self, model):
+            self.model = model
+
+        def scores(self, task, context):
+            enc, y = context.encoder_features()
+            feats, _ = context.features(self.model)
+            assert np.array_equal(y, context.labels()) and (self.model != "m3" or np.array_equal(enc, feats))
+            return np.arange(len(context.models), dtype=float)
+
+    for model, calls, passes in (("m3", 1, 1), ("m0", 2, 1)):
+        provider = Encoding(bench)
+        res = H.run(bench, [UsesBoth(model)], provider, tasks=["t0"], errors="raise")
+        assert provider.calls == calls and res[0].forward_passes == passes

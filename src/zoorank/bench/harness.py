@@ -27,7 +27,8 @@ Each (method, task) gives a :class:`Record` (the JSON contract of DESIGN.md):
   loading features is shared by every method on a task and cached; its cost is what
   ``forward_passes`` measures) and the offline fitting of learned rankers on the other targets
   (:meth:`TaskContext.offline`: what ``zoorank fit`` does once, before any query). A metric score served
-  from the score store reports the compute time it was measured with.
+  from the score store reports the compute time it was measured with. With :func:`run`'s ``live_provider``
+  (:mod:`zoorank.bench.end_to_end`) it is the end-to-end wall time instead: the forward passes included.
 
 A method that cannot run on a task raises :class:`MethodSkipped` (e.g. LEEP on a headless model, PED
 without general features); the run notes the reason in :attr:`RunResult.skipped` instead of a record.
@@ -322,7 +323,10 @@ class FeatureProvider(Protocol):
     ``features(model, task)`` -> (features [N, D], logits [N, Cs] of the model's source head, or None
     for a headless model), rows aligned with ``labels(task)`` -> int [N] in 0..C-1 (the task's probe
     set, drawn from its train split). Optionally ``general_features(model)`` -> [G, D] or None: the
-    model's features on a general data set (PED's reference distribution).
+    model's features on a general data set (PED's reference distribution); ``proxy_features(task)`` and
+    ``encoder_features(task)`` -> (features, labels): Fennec's proxy encoder and Model Spider's general encoder; and
+    ``encoder_model``, when that general encoder is a model of the zoo (then ``encoder_features(task)`` must equal
+    ``(features(encoder_model, task)[0], labels(task))``, and :class:`TaskContext` shares the pass).
     """
 
     def features(self, model: str, task: str) -> tuple[np.ndarray, np.ndarray | None]: ...
@@ -418,14 +422,18 @@ class TaskContext:
     """
 
     def __init__(self, task: str, benchmark: Benchmark, provider: FeatureProvider | None,
-                 truth_kind: str = "finetune_acc", cache: dict | None = None):
+                 truth_kind: str = "finetune_acc", cache: dict | None = None, *,
+                 history_provider: FeatureProvider | None = None, live: bool = False):
         self.task = task
         self.models = benchmark.models
         self.zoo = benchmark.zoo
         self.task_info = benchmark.task_info[task]
         self.truth_kind = truth_kind
-        self.history = HistoryView(benchmark, task, provider)
+        self.history = HistoryView(benchmark, task, provider if history_provider is None else history_provider)
         self._provider = provider
+        #: End-to-end timing (:func:`run`'s ``live_provider``): the method must compute what it reports now, not
+        #: replay it from a store, since its seconds are to include everything it costs.
+        self.live = live
         self._cache = cache if cache is not None else {}
         self.requested: set[str] = set()
         self.proxy_passes = 0
@@ -450,7 +458,7 @@ class TaskContext:
         p0 = self.provider_seconds + self.history.provider_seconds
         try:
             return fit()
-        finally:
+        finally:  # in a live run, a read of the target inside the fit thereby stays online, where a user waits for it
             provider = self.provider_seconds + self.history.provider_seconds - p0
             self.offline_seconds += max(time.perf_counter() - t0 - provider, 0.0)
 
@@ -501,13 +509,20 @@ class TaskContext:
         return self._cached(key, lambda: np.asarray(get(self.task, **options)))
 
     def encoder_features(self) -> tuple[np.ndarray, np.ndarray]:
-        """(features [N, G], labels [N]) of a frozen general encoder (not a zoo model) on this task's probe set:
-        Model Spider's task tokens (its equation 5). One encoder pass, not counted as a zoo forward pass."""
+        """(features [N, G], labels [N]) of a frozen general encoder on this task's probe set: Model Spider's task
+        tokens (its equation 5). One encoder pass, not counted as a zoo forward pass. When the provider's
+        ``encoder_model`` is a model of the zoo (its ``encoder_features(task)`` must then be
+        ``features(encoder_model, task)[0], labels(task)``), the pass is that model's and a later :meth:`features`
+        of it (then counted) reuses it within this context, as the product's rank job reuses one extraction."""
         provider = self._need_provider()
         get = getattr(provider, "encoder_features", None)
         if get is None:
             raise MethodSkipped("the feature provider has no general encoder")
         self.proxy_passes = 1
+        encoder = getattr(provider, "encoder_model", None)
+        if encoder is not None and encoder in self.zoo:
+            feats = self._cached(("features", encoder), lambda: provider.features(encoder, self.task))[0]
+            return feats, self.labels()
         return self._cached(("encoder",), lambda: get(self.task))
 
     def digest(self, what: str, model: str) -> str:
@@ -579,7 +594,7 @@ class MetricMethod:
         if info.needs_general_features and "general_features" not in self.params:
             general = [context.general_features(m) for m in models]
         key = None
-        if self.store is not None and "general_features" not in self.params:
+        if self.store is not None and not context.live and "general_features" not in self.params:
             from zoorank.bench.score_store import digest, metric_key
 
             gen_ids = None if general is None else [context.digest("general", m) for m in models]
@@ -720,6 +735,7 @@ def run(
     progress: Callable[[str, str], None] | None = None,
     done: Iterable[Record | Skip] = (),
     on_result: Callable[[Record | Skip], None] | None = None,
+    live_provider: FeatureProvider | None = None,
 ) -> RunResult:
     """Evaluate every method on every task (default: all of the benchmark's), leave-one-target-out.
 
@@ -729,6 +745,13 @@ def run(
     (records and skips) that are taken as they are instead of being evaluated again (every fold is
     independent of the others, so a resumed run equals an uninterrupted one up to timings);
     ``on_result`` receives each new record or skip as soon as it exists (for checkpointing).
+
+    ``live_provider``: end-to-end timing. Each method then reads the held-out target through this provider (give
+    it no feature cache, so that every feature request is a real forward pass) with a per-method cache, nothing
+    shared with the other methods; its ``seconds`` include that time (forward passes, encoder passes, loading
+    the weights; PED's passes on the general data set too, though they do not depend on the target) and nothing
+    is replayed from a score store. Reads of the other targets (what ``zoorank fit``
+    learns from, offline) still go through ``provider``, and offline fitting stays out of ``seconds``.
     """
     if errors not in ("skip", "raise"):
         raise InputError(f"errors must be 'skip' or 'raise', got {errors!r}")
@@ -748,20 +771,25 @@ def run(
 
     for task in task_list:
         truth = benchmark.truth(task, truth_kind)
-        cache: dict = {}
+        shared: dict = {}
         for method in methods:
             if (method.name, task) in previous:
                 keep(previous[(method.name, task)])
                 if progress is not None:
                     progress(method.name, task)
                 continue
-            ctx = TaskContext(task, benchmark, provider, truth_kind, cache)
+            if live_provider is None:
+                ctx = TaskContext(task, benchmark, provider, truth_kind, shared)
+            else:
+                ctx = TaskContext(task, benchmark, live_provider, truth_kind, {}, history_provider=provider, live=True)
             t0 = time.perf_counter()
             result: Record | Skip
             try:
                 s = method.scores(task, ctx)
-                seconds = (time.perf_counter() - t0 - ctx.provider_seconds - ctx.history.provider_seconds
-                           - ctx.offline_seconds + ctx.replayed_seconds)
+                kept_out = ctx.history.provider_seconds + ctx.offline_seconds
+                if live_provider is None:
+                    kept_out += ctx.provider_seconds - ctx.replayed_seconds
+                seconds = time.perf_counter() - t0 - kept_out
                 q = _quality(s, truth, method.name, task)
             except LeakageError:
                 raise

@@ -153,3 +153,23 @@ class FeatureCache:
             for tmp in self.root.glob("??/.*.tmp"):
                 tmp.unlink(missing_ok=True)
         return n
+
+
+class NoFeatureCache:
+    """A feature cache that keeps nothing: every ``get`` is a miss, ``put`` stores nothing. For measuring what
+    extraction costs (:mod:`zoorank.bench.end_to_end`) and for runs that must not touch the disk."""
+
+    root = None
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, str]] = []  # the FeatureCache interface; never filled
+
+    def __contains__(self, key: str) -> bool:
+        return False
+
+    def get(self, key: str) -> CachedFeatures | None:
+        return None
+
+    def put(self, key: str, features: np.ndarray, logits: np.ndarray | None = None, meta: dict | None = None,
+            *, indices: np.ndarray | None = None) -> None:
+        return None

@@ -39,6 +39,9 @@ PROXY_SEED = 2
 class ZooBenchProvider:
     """Lazily computed, cached features of the ZooBench zoo (see the module doc)."""
 
+    #: The general encoder of :meth:`encoder_features`: a model of the zoo.
+    encoder_model = PROXY_MODEL
+
     def __init__(self, root: str | Path = B.DEFAULT_DIR, *, cache: Any = None, probe_max: int | None = None,
                  threads: int | None = None, verify: bool = True):
         from zoorank.store.feature_cache import FeatureCache
@@ -154,8 +157,14 @@ class ZooBenchProvider:
                               f"proxy{PROXY_SAMPLE}x{PROXY_SEED}")[0]
 
     def encoder_features(self, task: str) -> tuple[np.ndarray, np.ndarray]:
-        """(features, labels) of the general encoder (:data:`PROXY_MODEL`) on the task's probe set."""
-        return self.features(PROXY_MODEL, task)[0], self.labels(task)
+        """(features, labels) of the general encoder (:attr:`encoder_model`) on the task's probe set."""
+        return self.features(self.encoder_model, task)[0], self.labels(task)
+
+    def prepare(self, task: str) -> None:
+        """Generate (or load) the task's data and check them against the committed checksum: what the first
+        request of a task does before any forward pass."""
+        self._task_checksum(task)
+        self.labels(task)
 
     def network(self, model: str) -> tuple[Any, tuple[int, int, int, int]]:
         """The model's network (its architecture with the committed weights or, before the build, a seeded
