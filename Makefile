@@ -25,7 +25,7 @@ demo: $(STAMP)
 
 # tests/test_report_html.py renders the HTML report in Debian's chromium (headless); ZOORANK_SKIP_BROWSER=1 skips it.
 test: $(STAMP)
-	$(BIN)/python -m ruff check src tests
+	$(BIN)/python -m ruff check src tests benchmarks
 	@if [ "$$ZOORANK_SKIP_BROWSER" != 1 ] && ! command -v chromium >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian's chromium for the browser test (apt-get install -y chromium)"; \
@@ -38,7 +38,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check src tests
+	$(BIN)/python -m ruff check src tests benchmarks
 
 bench-metrics: $(STAMP)
 	$(BIN)/zoorank bench metrics --write docs/BENCHMARKS.md

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from zoorank import metrics as M
-from zoorank.bench.synthetic import make_task
+from zoorank.metrics.synthetic import make_task
 
 
 def case(n=300, d=72, c=4, *, separation=1.0, seed=0, effective_dim=32, n_source_classes=20):

@@ -21,3 +21,5 @@ def read_json_file(path: str | Path, *, missing: str) -> Any:
         raise InputError(missing) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{p}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: not JSON (it is not UTF-8 text: the file is damaged or of another kind)") from None

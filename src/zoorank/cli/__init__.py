@@ -1,22 +1,49 @@
-"""The ``zoorank`` command line."""
+"""The ``zoorank`` command line.
+
+Each command lives in its own module and is imported only when it runs (or when its own ``--help`` is asked for),
+so that ``zoorank --help`` and ``zoorank --version`` answer without importing numpy, scikit-learn or torch.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from zoorank import __version__
-from zoorank.cli.bench import bench
-from zoorank.cli.demo import demo
-from zoorank.cli.kb import kb
-from zoorank.cli.metrics import metrics
-from zoorank.cli.rank import explain, fit, rank
-from zoorank.cli.score import extract, score
-from zoorank.cli.zoo import zoo
 from zoorank.errors import InputError
+
+#: command -> (module, attribute, one-line help shown by ``zoorank --help``)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "bench": ("zoorank.cli.bench", "bench", "Benchmarks: metric speed, extraction, ZooBench build and run."),
+    "demo": ("zoorank.cli.demo", "demo", "Offline demo: rank a ZooBench target the rankers never saw."),
+    "explain": ("zoorank.cli.rank", "explain", "The spider chart of a model (Model Spider's view of it)."),
+    "extract": ("zoorank.cli.score", "extract", "Extract (and cache) the features of every model of a zoo."),
+    "fit": ("zoorank.cli.rank", "fit", "Refit Fennec, Model Spider and MetaRank from the knowledge base."),
+    "kb": ("zoorank.cli.kb", "kb", "The knowledge base: record results, export the matrix."),
+    "metrics": ("zoorank.cli.metrics", "metrics", "Transferability metrics: list them, score features, recommend."),
+    "rank": ("zoorank.cli.rank", "rank", "Rank a zoo for a dataset, running only the most promising models."),
+    "score": ("zoorank.cli.score", "score", "Extract, score and rank every model of a zoo on a dataset."),
+    "zoo": ("zoorank.cli.zoo", "zoo", "Model zoos: YAML/TOML files listing model specs."),
+}
 
 
 class _Group(click.Group):
-    """A click group whose commands report :class:`InputError` as one clear line (no traceback)."""
+    """The top-level group: commands imported on first use (module doc); :class:`InputError` is reported as one
+    clear line (no traceback)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][2]) for name in self.list_commands(ctx)])
 
     def invoke(self, ctx):
         try:
@@ -29,18 +56,6 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="zoorank")
 def cli() -> None:
     """Rank a zoo of pre-trained models for a new dataset without fine-tuning them all."""
-
-
-cli.add_command(metrics)
-cli.add_command(bench)
-cli.add_command(demo)
-cli.add_command(zoo)
-cli.add_command(extract)
-cli.add_command(score)
-cli.add_command(kb)
-cli.add_command(rank)
-cli.add_command(fit)
-cli.add_command(explain)
 
 
 def main() -> None:

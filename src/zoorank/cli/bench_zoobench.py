@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from zoorank import paths
 from zoorank.cli._common import console, err_console
 
 
@@ -17,7 +18,7 @@ def _hms(seconds: float) -> str:
 
 @click.command("build")
 @click.option("--out", "root", type=click.Path(file_okay=False), default=None,
-              help="Benchmark directory (default: the repository's benchmarks/zoobench).")
+              help="Benchmark directory (default: $ZOORANK_ZOOBENCH or ./benchmarks/zoobench).")
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
               help="Training checkpoints (default: .zoobench-work in the repository, or OUT/.work).")
 @click.option("--workers", type=int, default=None, help="Parallel training processes (default: min(2, CPUs)).")
@@ -29,7 +30,7 @@ def _hms(seconds: float) -> str:
 @click.option("--dry-run", is_flag=True, help="Print the plan and the estimated cost, train nothing.")
 def bench_build(root, work_dir, workers, threads, models, tasks, max_jobs, dry_run) -> None:
     """Build ZooBench: pre-train the zoo, fine-tune every (model, task) pair; resumable at any point."""
-    from zoorank.bench.zoobench import build as B
+    from zoorank.datasets.zoobench import build as B
 
     kwargs = {}
     if models:
@@ -37,7 +38,7 @@ def bench_build(root, work_dir, workers, threads, models, tasks, max_jobs, dry_r
     if tasks:
         kwargs["tasks"] = tuple(t.strip() for t in tasks.split(",") if t.strip())
     config = B.BuildConfig(**kwargs)
-    root = Path(root) if root else B.DEFAULT_DIR
+    root = Path(root) if root else paths.zoobench_dir()
     if dry_run:
         config.check()
         jobs = B.plan(config)
@@ -82,7 +83,7 @@ def bench_build(root, work_dir, workers, threads, models, tasks, max_jobs, dry_r
 @click.option("--methods", default="all", show_default=True,
               help="Comma-separated methods (metrics, baseline:..., learned methods) or 'all'.")
 @click.option("--dir", "root", type=click.Path(file_okay=False), default=None,
-              help="Benchmark directory (default: the repository's benchmarks/zoobench).")
+              help="Benchmark directory (default: $ZOORANK_ZOOBENCH or ./benchmarks/zoobench).")
 @click.option("--tasks", default=None, help="Comma-separated subset of the targets (default: all).")
 @click.option("--truth", type=click.Choice(["finetune_acc", "linear_probe_acc"]), default="finetune_acc",
               show_default=True, help="The ground truth to score against.")
@@ -100,13 +101,12 @@ def bench_build(root, work_dir, workers, threads, models, tasks, max_jobs, dry_r
 @click.option("--title", default=None, help="Heading of a non-default section.")
 def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, threads, section, title) -> None:
     """Evaluate ranking methods on ZooBench, leave-one-target-out, against the fine-tuning ground truth."""
-    from zoorank.bench import harness as H
-    from zoorank.bench.zoobench import build as B
-    from zoorank.bench.zoobench import report as RP
-    from zoorank.bench.zoobench.provider import ZooBenchProvider
+    from zoorank import evaluation as H
+    from zoorank.datasets.zoobench import report as RP
+    from zoorank.datasets.zoobench.provider import ZooBenchProvider
     from zoorank.store.feature_cache import FeatureCache
 
-    root = Path(root) if root else B.DEFAULT_DIR
+    root = Path(root) if root else paths.zoobench_dir()
     bench = H.load_benchmark(root)
     chosen = H.make_methods(methods)
     task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
@@ -143,7 +143,7 @@ def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, thr
         console.print(f"wrote {json_path}")
         checkpoint.path.unlink(missing_ok=True)
     if write_path:
-        from zoorank.bench import metric_speed as S
+        from zoorank.evaluation import tables as T
 
         cmd = "zoorank bench run" + ("" if methods == "all" else f" --methods {methods}") + \
               ("" if truth == "finetune_acc" else f" --truth {truth}") + \
@@ -151,56 +151,5 @@ def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, thr
               ("" if section == "zoobench" else f" --section {section}") + (f" --title '{title}'" if title else "")
         body = (RP.section(bench, result, root, cmd) if section == "zoobench"
                 else RP.methods_section(title or section, result, cmd))
-        S.write_markdown_section(Path(write_path), section, body)
-        console.print(f"wrote {write_path}")
-
-
-@click.command("pareto")
-@click.option("--json", "json_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Records written by zoorank bench run --json.")
-@click.option("--methods", default=None,
-              help="Comma-separated methods to plot (default: every method of the file that scored all its targets).")
-@click.option("--out", "out_path", default="pareto", show_default=True, type=click.Path(dir_okay=False),
-              help="Plot file name (.png and .svg are written).")
-@click.option("--write", "write_path", default=None, type=click.Path(dir_okay=False),
-              help="Also write the table and the plot's link into this Markdown file (its 'pareto' section).")
-def bench_pareto(json_path, methods, out_path, write_path) -> None:
-    """The Pareto plot of a run: ranking quality against zoo forward passes, one point per method."""
-    from zoorank.bench import harness as H
-    from zoorank.bench import pareto as P
-
-    records = H.read_json(json_path)
-    partial: list[str] = []
-    if methods:
-        chosen = [m.strip() for m in methods.split(",") if m.strip()]
-    else:
-        chosen, partial = P.complete_methods(records)
-        if not chosen:
-            raise click.UsageError("every method of the file skipped some target: choose methods with --methods "
-                                   "(the plot then uses the targets they all scored)")
-        if partial:
-            console.print(f"left out (skipped some targets): {', '.join(partial)}")
-    pts = P.points(records, chosen)
-    files = P.pareto_plot(pts, out_path)
-    front = {p.method for p in P.pareto_front(pts)}
-    table = H._table(["method", "forward passes", "weighted tau", "front"],
-                     [[p.method, f"{p.forward_passes:.1f}", f"{p.weighted_tau:.3f}", "yes" if p.method in front else ""]
-                      for p in sorted(pts, key=lambda p: (p.forward_passes, -p.weighted_tau))])
-    console.print(table)
-    console.print("wrote " + " and ".join(str(f) for f in files))
-    if write_path:
-        import datetime as _dt
-        import os
-
-        from zoorank.bench import metric_speed as S
-
-        cmd = f"zoorank bench pareto --json {json_path}" + (f" --methods {methods}" if methods else "") + \
-            f" --out {out_path} --write {write_path}"
-        link = os.path.relpath(files[0], Path(write_path).resolve().parent)
-        left = "" if methods or not partial else f"Left out (skipped some targets): {', '.join(partial)}.\n\n"
-        body = (f"## Ranking quality against forward passes (Pareto)\n\nCommand: `{cmd}`  \n"
-                f"Measured {_dt.date.today().isoformat()}. Means over the {pts[0].n_tasks} targets every plotted "
-                f"method scored; the front joins the methods no other beats on both axes.\n\n{left}"
-                f"![pareto]({link})\n\n{table}\n")
-        S.write_markdown_section(Path(write_path), "pareto", body)
+        T.write_markdown_section(Path(write_path), section, body)
         console.print(f"wrote {write_path}")

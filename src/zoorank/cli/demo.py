@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 import numpy as np
 
 from zoorank.cli._common import console, err_console, fmt, print_table
-
-
-def score_zoo(zoo, names: list[str]) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, str]]:
-    """Every metric on every model of the toy ``zoo``: ({metric: scores over models}, seconds, failures)."""
-    from zoorank import metrics as M
-
-    scores, seconds, failed = {}, {}, {}
-    for name in names:
-        t0 = time.perf_counter()
-        try:
-            scores[name] = M.score_zoo(name, [m.features for m in zoo.models],
-                                       [np.log(np.maximum(m.source_probs, 1e-300)) for m in zoo.models],
-                                       zoo.probe_labels, general=[m.general_features for m in zoo.models])
-        except Exception as exc:  # one metric failing must not hide the others
-            failed[name] = f"{type(exc).__name__}: {exc}"
-            continue
-        seconds[name] = time.perf_counter() - t0
-    return scores, seconds, failed
 
 
 def _show_pipeline(result, truth, figures, description) -> None:
@@ -51,7 +31,7 @@ def _show_pipeline(result, truth, figures, description) -> None:
 def demo(toy: bool, seed: int, budget: int, report_path: str) -> None:
     """Offline demo: the pipeline on a ZooBench target its rankers never learned from, beside the true
     fine-tuned accuracies, with an HTML report (--toy: every metric on a small zoo built on the spot)."""
-    from zoorank.bench.zoobench import demo as D
+    from zoorank import demo as D
 
     if not toy:
         if D.available():
@@ -59,38 +39,31 @@ def demo(toy: bool, seed: int, budget: int, report_path: str) -> None:
             console.print(f"wrote {report_path}")
             return
         err_console.print("[yellow]ZooBench's ground truth or the demo rankers are not there yet "
-                          "(zoorank bench build; python -m zoorank.bench.zoobench.demo fit): the toy demo instead[/]")
+                          "(zoorank bench build; python -m zoorank.demo fit): the toy demo instead[/]")
     _toy_demo(seed)
 
 
 def _toy_demo(seed: int) -> None:
     from rich.progress import Progress
 
-    from zoorank import metrics as M
-    from zoorank import ranking as R
-    from zoorank.bench.toyzoo import FINETUNE, ZOO, build_toy_zoo
+    from zoorank import demo as D
+    from zoorank.datasets.toyzoo import FINETUNE, ZOO
 
     console.print("[bold]zoorank demo[/]: which of 8 small pre-trained models should be fine-tuned on "
                   "rotated handwritten digits?")
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("pre-training and fine-tuning the toy zoo", total=len(ZOO))
-        zoo = build_toy_zoo(seed, progress=lambda _name: progress.advance(task))
+        out = D.toy(seed, progress=lambda _name: progress.advance(task))
+    zoo, truth, scores, seconds, failed = out["zoo"], out["truth"], out["scores"], out["seconds"], out["failed"]
+    quality, order, agg = out["quality"], out["order"], out["copeland"]
     console.print(f"Built {len(zoo.models)} models and their fine-tuned ground truth in {zoo.seconds:.1f} s "
                   f"(fine-tuning recipe: {FINETUNE}); probe set: {len(zoo.probe_labels)} target images.")
-    truth = np.array([m.finetune_acc for m in zoo.models])
-    scores, seconds, failed = score_zoo(zoo, M.available())
-    quality = {
-        name: (R.weighted_tau(s, truth), R.pearson(s, truth), R.top1_regret(s, truth))
-        for name, s in scores.items()
-    }
-    order = sorted(quality, key=lambda n: -quality[n][0])
     print_table(
         "How well each metric ranks the zoo (against real fine-tuned accuracy)",
         ["metric", "weighted tau", "pearson", "top-1 regret", "picks", "seconds (8 models)"],
         [[n, fmt(quality[n][0], 3), fmt(quality[n][1], 3), fmt(quality[n][2], 3),
           zoo.models[int(np.argmax(scores[n]))].spec.name, f"{seconds[n]:.3f}"] for n in order],
     )
-    agg = R.copeland([scores[n] for n in order])
     ranked = np.argsort(-agg, kind="stable")
     best = order[0]
     print_table(
@@ -102,7 +75,7 @@ def _toy_demo(seed: int) -> None:
           str(int((truth > truth[j]).sum()) + 1)] for i, j in enumerate(ranked)],
         justify_right_from=3,
     )
-    console.print(f"Copeland aggregate: weighted tau {R.weighted_tau(agg, truth):.3f}, "
-                  f"top-1 regret {R.top1_regret(agg, truth):.3f}.")
+    console.print(f"Copeland aggregate: weighted tau {out['copeland_quality'][0]:.3f}, "
+                  f"top-1 regret {out['copeland_quality'][2]:.3f}.")
     for name, reason in failed.items():
         err_console.print(f"[yellow]{name} could not score this zoo:[/] {reason}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -13,10 +14,18 @@ KB_OPTION = click.option("--kb", "kb_path", default=None, metavar="PATH|URL",
                          help="Knowledge-base file or sqlite:/// URL (default: $ZOORANK_KB or the user data dir).")
 
 
-def open_kb(kb_path):
+def open_kb(kb_path, *, must_exist: bool = False):
+    """The knowledge base at ``kb_path`` (None: the default). ``must_exist``: for commands that only read it, a
+    missing file is an error (a typo must not create an empty knowledge base)."""
     from zoorank.store import KnowledgeBase
+    from zoorank.store.location import resolve
 
     try:
+        if must_exist:
+            where = resolve(kb_path)
+            if not where.is_memory and not Path(where.database).is_file():
+                raise InputError(f"knowledge base {where.database} does not exist: record results into it first "
+                                 f"(zoorank kb record, zoorank rank --kb), or check the --kb path")
         return KnowledgeBase(kb_path)
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -36,6 +45,12 @@ def kb() -> None:
 @KB_OPTION
 def record(model, task, kind, value, provenance, kb_path) -> None:
     """Record one result: MODEL on TASK has VALUE of KIND."""
+    from zoorank.store.kinds import check_range, validate_kind
+
+    try:  # a bad kind or value is refused before the knowledge base is opened (or created)
+        check_range(validate_kind(kind), value, f"({model!r}, {task!r}, {kind!r})")
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from exc
     with open_kb(kb_path) as base:
         try:
             base.record(model, task, kind, value, provenance={"source": provenance or "cli"})
@@ -51,7 +66,7 @@ def record(model, task, kind, value, provenance, kb_path) -> None:
 @KB_OPTION
 def matrix(kind, csv_path, kb_path) -> None:
     """Show or export the models x tasks matrix of one KIND (missing entries empty)."""
-    with open_kb(kb_path) as base:
+    with open_kb(kb_path, must_exist=True) as base:
         try:
             m = base.matrix(kind)
         except InputError as exc:

@@ -3,9 +3,9 @@ arXiv 2511.21007).
 
 A dataset card is generated from the data's metadata (class names and counts, image count and size, colour,
 balance; :func:`zoorank.methods.metarank.card_from_dataset`), with the user's ``--description`` of what the images
-show; a trained MetaRank (``--model``, default ``<zoorank cache>/metarank/model.npz``) ranks the metrics from it
-and explains the ranking by the nearest historical datasets. Train the default model with
-``python -m zoorank.bench.metarank_eval --published --train-out``.
+show; a trained MetaRank (``--model``; by default ``<zoorank data>/metarank/model.npz`` when there is one, else the
+MetaRank ``zoorank fit`` learned from the knowledge base) ranks the metrics from it and explains the ranking by the
+nearest historical datasets.
 """
 
 from __future__ import annotations
@@ -27,25 +27,27 @@ from zoorank.errors import InputError
               help="What the images show (the domain, the kind of images); with --data it completes the generated "
                    "card, alone it is the whole description.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
-              help="A MetaRank model saved by MetaRank.save (default: <zoorank cache>/metarank/model.npz).")
+              help="A MetaRank model saved by MetaRank.save (default: <zoorank data>/metarank/model.npz, else the one "
+                   "zoorank fit wrote).")
 @click.option("--metrics", "metric_names", default=None,
               help="Comma-separated candidate metrics (default: every metric the model was trained on).")
 @click.option("--top", default=5, show_default=True, help="How many metrics to show.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def recommend(data_path, description, model_path, metric_names, top, as_json) -> None:
     """Rank the transferability metrics for a new dataset, with the reason (nearest historical datasets)."""
-    from zoorank.bench.metarank_eval import default_model_path
+    from zoorank import paths
     from zoorank.methods.metarank import MetaRank, card_from_dataset
 
     if data_path is None and not description:
         raise click.UsageError("give --data PATH and/or --description TEXT")
     if top < 1:
         raise click.BadParameter("must be >= 1", param_hint="--top")
-    path = Path(model_path) if model_path else default_model_path()
+    defaults = [paths.metarank_model_path(), paths.rankers_dir() / "metarank.npz"]
+    path = Path(model_path) if model_path else next((p for p in defaults if p.is_file()), defaults[0])
     if not path.is_file():
-        hint = ("train one with `python -m zoorank.bench.metarank_eval --published --train-out` "
-                f"(it writes {default_model_path()}), or pass --model FILE")
-        raise click.ClickException(f"no trained MetaRank model at {path}: {hint}")
+        where = str(path) if model_path else " or ".join(str(p) for p in defaults)
+        raise click.ClickException(f"no trained MetaRank model at {where}: fit one from the knowledge base with "
+                                   f"`zoorank fit` (after recording results), or pass --model FILE")
     t0 = time.perf_counter()
     try:
         model = MetaRank.load(path)

@@ -7,29 +7,32 @@ from pathlib import Path
 
 import click
 
+from zoorank import paths
 from zoorank.cli._common import console, err_console, fmt, print_json, print_table
 from zoorank.errors import InputError
 
 
-def default_rankers_dir() -> Path:
-    """``<zoorank cache>/rankers``: where ``zoorank fit`` writes and ``zoorank rank`` reads by default."""
-    from zoorank.methods.metarank.model import embedding_cache_dir
+def _budget_option(param, value):
+    from zoorank.pipeline import parse_budget
 
-    return embedding_cache_dir().parent / "rankers"
+    try:
+        return parse_budget(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
 
 
 @click.command()
 @click.option("--kb", "kb_path", default=None, metavar="PATH|URL", help="Knowledge base (default: zoorank's).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Where to write the fitted rankers (default: <zoorank cache>/rankers).")
+              help="Where to write the fitted rankers (default: <zoorank data>/rankers).")
 @click.option("--json", "as_json", is_flag=True)
 def fit(kb_path, out_dir, as_json) -> None:
     """Refit Fennec, Model Spider and MetaRank from the knowledge base (after recording new results)."""
     from zoorank.cli.kb import open_kb
     from zoorank.pipeline.learn import fit_rankers
 
-    out = Path(out_dir) if out_dir else default_rankers_dir()
-    with open_kb(kb_path) as base:
+    out = Path(out_dir) if out_dir else paths.rankers_dir()
+    with open_kb(kb_path, must_exist=True) as base:
         rankers = fit_rankers(base, progress=lambda what: err_console.print(f"fitting {what} ..."))
     rankers.save(out)
     if as_json:
@@ -50,13 +53,13 @@ def fit(kb_path, out_dir, as_json) -> None:
 @click.option("--zoo", "zoo_file", required=True, type=click.Path(), help="Zoo file (YAML/TOML).")
 @click.option("--data", "data_path", required=True, type=click.Path(),
               help="Image folder, unlabelled folder, CSV (path,label) or a Hugging Face dataset on disk.")
-@click.option("--budget", default="5", show_default=True,
+@click.option("--budget", default="5", show_default=True, callback=lambda _ctx, param, v: _budget_option(param, v),
               help="How many models run (forward passes): a number, 0 (coarse ranking only) or 'all'.")
 @click.option("--no-labels", is_flag=True, help="Use only the label-free parts (Fennec, the energy score).")
 @click.option("--rankers", "rankers_dir", type=click.Path(file_okay=False), default=None,
-              help="Fitted rankers (default: <zoorank cache>/rankers, written by zoorank fit).")
+              help="Fitted rankers (default: <zoorank data>/rankers, written by zoorank fit).")
 @click.option("--description", default="", help="What the images show (for MetaRank's dataset card).")
-@click.option("--probe", "probe_size", type=int, default=1000, show_default=True,
+@click.option("--probe", "probe_size", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Stratified probe of at most this many images for the metrics.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None, help="Feature cache folder.")
@@ -75,30 +78,17 @@ def rank(zoo_file, data_path, budget, no_labels, rankers_dir, description, probe
     from zoorank.data import open_dataset, probe
     from zoorank.pipeline import Pipeline
     from zoorank.pipeline.dataset_task import DatasetTask
-    from zoorank.pipeline.learn import Rankers
+    from zoorank.pipeline.learn import rankers_for_zoo
     from zoorank.store.feature_cache import FeatureCache
 
     specs = read_zoo(zoo_file)
     ds = open_dataset(data_path)
     p = probe(ds, n_max=probe_size, seed=seed) if probe_size and len(ds) > probe_size else None
-    directory = Path(rankers_dir) if rankers_dir else default_rankers_dir()
-    try:
-        rankers = Rankers.load(directory)
-    except InputError as exc:
-        if rankers_dir:
-            raise
-        err_console.print(f"[yellow]{exc}[/]: without rankers every model runs")
-        rankers, budget = Rankers(sorted(s.name for s in specs)), "all"
     by_name = {s.name: s for s in specs}
-    unknown = sorted(set(by_name) - set(rankers.models))
-    if unknown and (rankers.fennec or rankers.spider):
-        raise click.ClickException(f"the rankers in {directory} do not know {len(unknown)} model(s) of the zoo "
-                                   f"({', '.join(unknown[:3])}): record results for them and run zoorank fit")
-    models = [m for m in rankers.models if m in by_name] if (rankers.fennec or rankers.spider) else list(by_name)
-    if (rankers.fennec or rankers.spider) and len(models) != len(rankers.models):
-        missing = sorted(set(rankers.models) - set(models))
-        raise click.ClickException(f"the zoo lacks {len(missing)} model(s) the rankers were fitted on "
-                                   f"({', '.join(missing[:3])}); rank with the zoo they were fitted on")
+    rankers, models, note = rankers_for_zoo(rankers_dir, list(by_name))
+    if note:
+        err_console.print(f"[yellow]{note}[/]")
+        budget = "all"
     passes: list[str] = []
     task = DatasetTask([by_name[m] for m in models], ds, probe=p, cache=FeatureCache(cache_dir), device=device,
                        description=description,
@@ -151,30 +141,12 @@ def show_result(result, truth=None) -> None:
 
 
 def _record(kb_path, name, result, task, ds, *, use_labels: bool) -> None:
-    from zoorank import metrics as M
     from zoorank.cli.kb import open_kb
-    from zoorank.methods.fennec.model import summarize_proxy
-    from zoorank.methods.spider import task_token
-    from zoorank.pipeline.core import DEFAULT_METRICS
-    from zoorank.pipeline.learn import SPIDER_METRICS, record_ranking
+    from zoorank.pipeline.learn import record_ranking
 
-    labels = task.labels() if use_labels else None
-    # the encoders' passes come from the feature cache when the pipeline ran them
-    proxy = summarize_proxy(task.proxy_features())
-    token = task_token(task.encoder_features(), labels) if labels is not None else None
-    ran = [result.models[i] for i in result.top]
-    scores: dict[str, dict[str, float]] = {}
-    if ran:  # every candidate metric on the features the fine stage extracted: no extra forward pass
-        pairs = [task.features(m) for m in ran]
-        for metric in dict.fromkeys(("fda", *SPIDER_METRICS, *DEFAULT_METRICS)):
-            try:
-                s = M.score_zoo(metric, [f for f, _ in pairs], [lg for _, lg in pairs], labels, names=ran)
-            except M.MetricUnavailable:
-                continue
-            scores[metric] = dict(zip(ran, map(float, s), strict=True))
     with open_kb(kb_path) as base:
-        n = record_ranking(base, name, result, n_classes=ds.n_classes, n_samples=len(ds), proxy=proxy, token=token,
-                           description=task.card(), models=task.loaded, scores=scores)
+        n = record_ranking(base, name, result, task, n_classes=ds.n_classes, n_samples=len(ds),
+                           use_labels=use_labels, models=task.loaded)
     err_console.print(f"recorded task {name!r} and {n} metric scores in the knowledge base")
 
 
@@ -183,7 +155,7 @@ def _record(kb_path, name, result, task, ds, *, use_labels: bool) -> None:
 @click.option("--kb", "kb_path", default=None, metavar="PATH|URL",
               help="Knowledge base whose tasks (their task tokens) are charted (default: zoorank's).")
 @click.option("--rankers", "rankers_dir", type=click.Path(file_okay=False), default=None,
-              help="Fitted rankers with a Model Spider (default: <zoorank cache>/rankers).")
+              help="Fitted rankers with a Model Spider (default: <zoorank data>/rankers).")
 @click.option("--clusters", "n_clusters", default=6, show_default=True,
               help="Task clusters (k-means on the task tokens); a task's `domain` meta-feature names it instead "
                    "when every task has one.")
@@ -200,7 +172,7 @@ def explain(model, kb_path, rankers_dir, n_clusters, compare, out_path, as_json)
     from zoorank.methods.spider.chart import affinities, cluster_tasks, spider_chart
     from zoorank.pipeline.learn import TOKEN_KEY, Rankers
 
-    rankers = Rankers.load(Path(rankers_dir) if rankers_dir else default_rankers_dir())
+    rankers = Rankers.load(Path(rankers_dir) if rankers_dir else paths.rankers_dir())
     if rankers.spider is None:
         raise click.ClickException(f"the rankers have no Model Spider ({rankers.skipped.get('spider', 'not fitted')})")
     names = [model, *[m.strip() for m in compare.split(",") if m.strip()]]

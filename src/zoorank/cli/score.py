@@ -16,15 +16,15 @@ def sweep_options(f):
         click.option("--zoo", "zoo_file", required=True, type=click.Path(), help="Zoo file (YAML/TOML)."),
         click.option("--data", "data_path", required=True, type=click.Path(),
                      help="Image folder, unlabelled folder, CSV (path,label) or a Hugging Face dataset on disk."),
-        click.option("--probe", "probe_size", type=int, default=None,
-                     help="Use a stratified probe of at most this many images."),
+        click.option("--probe", "probe_size", type=click.IntRange(min=1), default=None,
+                     help="Use a stratified probe of at most this many images (default: every image)."),
         click.option("--seed", default=0, show_default=True, help="Seed of the probe."),
         click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None,
                      help="Feature cache folder (default: $ZOORANK_CACHE or ~/.cache/zoorank/features)."),
         click.option("--executor", type=click.Choice(["local", "process", "ray"]), default="local",
                      show_default=True),
         click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto."),
-        click.option("--batch-size", default=64, show_default=True),
+        click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
     ]):
         f = option(f)
     return f

@@ -8,8 +8,9 @@ from zoorank.pipeline.core import (
     Stage,
     TaskSource,
     normalised_rank,
+    parse_budget,
     rank_merge,
 )
 
 __all__ = ["LABEL_FREE_METRICS", "Pipeline", "PipelineResult", "Stage", "TaskSource", "normalised_rank",
-           "rank_merge"]
+           "parse_budget", "rank_merge"]

@@ -24,22 +24,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from scipy.stats import rankdata
 
 from zoorank import metrics as M
 from zoorank.errors import InputError
+from zoorank.methods.base import TaskEvidence
+from zoorank.metric_sets import LABEL_FREE, fine_stage_candidates, first_usable
+
+if TYPE_CHECKING:
+    from zoorank.methods.fennec.model import Fennec
+    from zoorank.methods.metarank.model import MetaRank
+    from zoorank.methods.spider.model import ModelSpider
 
 __all__ = ["LABEL_FREE_METRICS", "Pipeline", "PipelineResult", "Stage", "TaskSource", "normalised_rank",
-           "rank_merge"]
+           "parse_budget", "rank_merge"]
 
 #: Metrics that need no labels (the candidates of a ``--no-labels`` run).
-LABEL_FREE_METRICS = ("energy",)
-#: The fallback order of metrics when no MetaRank is given (LogME first: the most used metric in the papers).
-DEFAULT_METRICS = ("logme", "sfda", "nleep", "hscore", "transrate", "gbc", "leep", "nce", "energy")
+LABEL_FREE_METRICS = LABEL_FREE
 
 
 class TaskSource(Protocol):
@@ -161,6 +166,20 @@ class _Clock:
         self.stage.seconds += time.perf_counter() - self.t0
 
 
+def parse_budget(budget: int | str) -> int | str:
+    """A fine-stage budget: a non-negative number of models (``"5"`` or 5), or ``"all"``; else InputError."""
+    if isinstance(budget, str):
+        if budget.strip().lower() == "all":
+            return "all"
+        try:
+            budget = int(budget)
+        except ValueError:
+            raise InputError(f"budget must be a number of models or 'all', got {budget!r}") from None
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+        raise InputError(f"budget must be a non-negative number of models or 'all', got {budget!r}")
+    return int(budget)
+
+
 class Pipeline:
     """The rank job (module doc). ``fennec`` / ``spider`` / ``metarank``: fitted rankers or None; ``models``: the
     zoo, in the order of the rankers' own model lists; ``budget``: K, the number of models that run (an int,
@@ -168,21 +187,20 @@ class Pipeline:
     re-orders them); ``coarse_weights`` / ``fine_weights``: weights of the rank merges (keys ``fennec``,
     ``spider`` / ``metric``, ``spider``)."""
 
-    def __init__(self, models: Sequence[str], *, fennec: Any = None, spider: Any = None, metarank: Any = None,
-                 budget: int | str = 5, metrics: Sequence[str] | None = None,
+    def __init__(self, models: Sequence[str], *, fennec: Fennec | None = None, spider: ModelSpider | None = None,
+                 metarank: MetaRank | None = None, budget: int | str = 5, metrics: Sequence[str] | None = None,
                  coarse_weights: Mapping[str, float] | None = None,
                  fine_weights: Mapping[str, float] | None = None):
         self.models = list(models)
         if not self.models:
             raise InputError("pipeline: the zoo is empty")
         for name, ranker in (("fennec", fennec), ("spider", spider)):
-            known = getattr(ranker, "models", None)
-            if ranker is not None and known is not None and list(known) != self.models:
-                raise InputError(f"pipeline: the {name} ranker was fitted on another zoo ({len(known)} models); "
-                                 f"refit it (zoorank fit)")
+            if ranker is not None and list(ranker.models_) != self.models:
+                raise InputError(f"pipeline: the {name} ranker was fitted on another zoo ({len(ranker.models_)} "
+                                 f"models); refit it (zoorank fit)")
         self.fennec, self.spider, self.metarank = fennec, spider, metarank
         self.budget = self._budget(budget)
-        self.metrics = list(metrics) if metrics is not None else list(DEFAULT_METRICS)
+        self.metrics = list(metrics) if metrics is not None else fine_stage_candidates()
         unknown = [m for m in self.metrics if m not in M.available()]
         if unknown:
             raise InputError(f"pipeline: unknown metric(s) {', '.join(unknown)}")
@@ -190,16 +208,8 @@ class Pipeline:
         self.fine_weights = dict(fine_weights or {})
 
     def _budget(self, budget: int | str) -> int:
-        if isinstance(budget, str):
-            if budget.strip().lower() == "all":
-                return len(self.models)
-            try:
-                budget = int(budget)
-            except ValueError:
-                raise InputError(f"pipeline: budget must be a number of models or 'all', got {budget!r}") from None
-        if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
-            raise InputError(f"pipeline: budget must be a non-negative number of models, got {budget!r}")
-        return min(int(budget), len(self.models))
+        k = parse_budget(budget)
+        return len(self.models) if k == "all" else min(k, len(self.models))
 
     # -- stages ------------------------------------------------------------------------------------------
 
@@ -210,24 +220,24 @@ class Pipeline:
 
         stage = Stage("coarse")
         out: dict[str, np.ndarray] = {}
-        token = None
+        evidence = TaskEvidence()
         with _Clock(stage):
             if self.fennec is not None:
                 proxy = summarize_proxy(np.asarray(task.proxy_features()))
                 stage.encoder_passes += 1
                 n_classes, n_train = task.task_meta()
-                from zoorank.methods.fennec.meta import task_features
-
-                out["fennec"] = np.asarray(self.fennec.rank(proxy, task_features([n_classes], [n_train])[0]))
+                evidence = replace(evidence, proxy=proxy, n_classes=n_classes, n_samples=n_train)
+                out["fennec"] = np.asarray(self.fennec.score(evidence))
             if self.spider is not None:
                 if labels is None:
                     notes.append("Model Spider skipped: its task token needs labels (class centres)")
                 else:
                     token = task_token(np.asarray(task.encoder_features()), labels)
                     stage.encoder_passes += 1
-                    out["spider"] = np.asarray(self.spider.rank(token))
+                    evidence = replace(evidence, token=token)
+                    out["spider"] = np.asarray(self.spider.score(evidence))
         stage.detail = " + ".join(out) if out else "no coarse ranker"
-        return out, stage, token
+        return out, stage, evidence.token
 
     def _metric_order(self, task: TaskSource, labels: np.ndarray | None) -> tuple[list[str], str, Stage]:
         stage = Stage("metric choice")
@@ -236,7 +246,7 @@ class Pipeline:
                 order = [m for m in self.metrics if m in LABEL_FREE_METRICS] or list(LABEL_FREE_METRICS)
                 reason = "no labels: only label-free metrics can run"
             elif self.metarank is not None:
-                known = set(getattr(self.metarank, "metrics", self.metrics))
+                known = set(self.metarank.metrics)
                 candidates = [m for m in self.metrics if m in known] or self.metrics
                 ranking = self.metarank.rank_metrics(task.card(), candidates)
                 order, reason = ranking.names(), ranking.reason
@@ -264,25 +274,18 @@ class Pipeline:
         with _Clock(stage):
             feats = [np.asarray(pairs[i][0]) for i in top]
             logits = [pairs[i][1] for i in top]
-            problems = []
-            for metric in order:
-                try:
-                    s = M.score_zoo(metric, feats, logits, labels, names=[self.models[i] for i in top])
-                except M.MetricUnavailable as exc:
-                    problems.append(str(exc))
-                    continue
-                if not np.isfinite(s).all():
-                    problems.append(f"{metric}: non-finite scores")
-                    continue
-                chosen = metric
-                fine["metric"] = {i: float(v) for i, v in zip(top, s, strict=True)}
-                break
+            names = [self.models[i] for i in top]
+            used = first_usable(order, lambda metric: M.score_zoo(metric, feats, logits, labels, names=names),
+                                skip=(M.MetricUnavailable,))
+            chosen, problems = used.metric, used.problems
+            if chosen is not None:
+                fine["metric"] = {i: float(v) for i, v in zip(top, used.scores, strict=True)}
             if chosen is None:
                 notes.append("no metric could score the top models: " + "; ".join(problems[:3]))
             elif problems:
                 notes.append(f"passed over before {chosen}: " + "; ".join(problems[:3]))
             if self.spider is not None and labels is not None:
-                trained = set(getattr(self.spider, "specific_trained", range(len(self.models))))
+                trained = self.spider.specific_trained_
                 specific = {i: specific_token(np.asarray(pairs[i][0]), labels) for i in top if i in trained}
                 if specific:
                     fine["spider"] = self.spider.specific_scores(specific)

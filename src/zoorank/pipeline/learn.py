@@ -1,23 +1,15 @@
 """The learning loop: fit the pipeline's rankers from the knowledge base, and record what a ranking measured.
 
-What the knowledge base must hold for each ranker (each is fitted only when its data suffice; the reason is kept
-in :attr:`Rankers.skipped` otherwise):
-
-- **Fennec** (:meth:`~zoorank.methods.Fennec.fit_from_kb`): a models x tasks matrix — the recorded fine-tuned
-  accuracies (``finetune_acc``) or the FDA scores (``metric:fda``), whichever has more observed entries, the
-  truth on a tie: the paper fills its matrix with FDA only as a cheap substitute for true results (its appendix
-  C), so the results a user records must not be ignored when they are there — each task's proxy vector (task meta
-  ``proxy``), ``n_classes`` and ``n_samples``, each model's parameter count.
-- **Model Spider**: one training task per historical task with a task token (task meta ``spider_token``: the class
-  centres of the general encoder, equation 5), supervised by the recorded ``finetune_acc`` where every model has
-  one, else by the Copeland aggregation of the recorded ``metric:nce``, ``metric:leep``, ``metric:logme`` and
-  ``metric:hscore`` scores (appendix A.4). At least 2 such tasks. As the paper samples its training tasks from
-  mixtures of class subsets of 2–4 historical tasks (appendix B.1), ``mixtures`` more tasks are drawn from the
-  stored class centres of the truth-supervised tasks, each supervised by the class-weighted mean accuracy of its
-  sources (:func:`zoorank.methods.spider.token_mixtures`; the knowledge base keeps no images, so metrics cannot
-  be recomputed on a mixture and metric-supervised tasks are not mixed).
-- **MetaRank**: for every task with a description (the task's ``description``) and ``finetune_acc`` of at least 3
-  models, the weighted tau of each recorded metric against those accuracies (the meta-dataset of MetaRank).
+:func:`fit_rankers` fits each ranker whose data suffice (the reason is kept in :attr:`Rankers.skipped` otherwise),
+from what :mod:`zoorank.methods.kb_adapter` reads of the knowledge base (its module doc says what each ranker
+needs): Fennec from :func:`~zoorank.methods.kb_adapter.fennec_history` of the first matrix of
+:func:`~zoorank.methods.kb_adapter.fennec_kinds` that covers the whole zoo; Model Spider from
+:func:`~zoorank.methods.kb_adapter.spider_tasks` (at least 2) — as the paper samples its training tasks from
+mixtures of class subsets of 2–4 historical tasks (appendix B.1), ``mixtures`` more tasks are drawn from the
+stored class centres of the truth-supervised tasks, each supervised by the class-weighted mean accuracy of its
+sources (:func:`zoorank.methods.spider.token_mixtures`; the knowledge base keeps no images, so metrics cannot be
+recomputed on a mixture and metric-supervised tasks are not mixed); MetaRank from
+:func:`~zoorank.methods.kb_adapter.metarank_records` (at least 2 datasets and 2 metrics).
 
 :func:`record_ranking` writes into the knowledge base what ``zoorank rank`` measured on a new task (its proxy
 vector, task token, description, counts and the metric scores of the models that ran), so that once the user
@@ -29,23 +21,33 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoorank import ranking as R
 from zoorank.errors import InputError
 from zoorank.jsonfile import read_json_file
+from zoorank.methods.kb_adapter import (
+    PROXY_KEY,
+    TOKEN_KEY,
+    fennec_history,
+    fennec_kinds,
+    metarank_records,
+    spider_tasks,
+)
+from zoorank.metric_sets import RECORDED
 
-__all__ = ["PROXY_KEY", "SPIDER_METRICS", "TOKEN_KEY", "Rankers", "fennec_kinds", "fit_rankers",
-           "metarank_records", "record_ranking", "record_task", "spider_tasks"]
+if TYPE_CHECKING:
+    from zoorank.methods.fennec.model import Fennec
+    from zoorank.methods.metarank.model import MetaRank
+    from zoorank.methods.spider.model import ModelSpider
 
-#: The metrics whose Copeland aggregation supervises Model Spider (appendix A.4).
-SPIDER_METRICS = ("nce", "leep", "logme", "hscore")
-#: Task meta-features the rankers are fitted from: Fennec's proxy vector, Spider's task token.
-PROXY_KEY, TOKEN_KEY = "proxy", "spider_token"
+__all__ = ["PROXY_KEY", "TOKEN_KEY", "Rankers", "fennec_kinds", "fit_rankers", "measured_scores", "metarank_records",
+           "rankers_for_zoo", "record_evidence", "record_ranking", "record_task", "spider_tasks"]
+
 MANIFEST = "rankers.json"
 
 
@@ -54,9 +56,9 @@ class Rankers:
     """The fitted rankers of one zoo (``models``, in the rankers' order), any of which may be None."""
 
     models: list[str]
-    fennec: Any = None
-    spider: Any = None
-    metarank: Any = None
+    fennec: Fennec | None = None
+    spider: ModelSpider | None = None
+    metarank: MetaRank | None = None
     skipped: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -71,8 +73,10 @@ class Rankers:
                 path = obj.save(d / target)
                 files[name] = Path(path).name
         manifest = {"zoorank_rankers": 1, "models": self.models, "files": files, "skipped": self.skipped,
-                    "info": self.info}
-        (d / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+                    "info": self.info, "sha256": _checksums(d, files.values())}
+        tmp = d / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+        tmp.replace(d / MANIFEST)  # the manifest last, atomically: a fit interrupted before it leaves the old one
         return d
 
     @classmethod
@@ -83,99 +87,58 @@ class Rankers:
 
         d = Path(directory)
         path = d / MANIFEST
-        manifest = read_json_file(path, missing=f"{d} holds no fitted rankers ({MANIFEST} is missing): run "
-                                                f"`zoorank fit` first")
+        try:
+            manifest = read_json_file(path, missing=f"{d} holds no fitted rankers ({MANIFEST} is missing): run "
+                                                    f"`zoorank fit` first")
+        except InputError as exc:
+            if not path.exists():
+                raise
+            raise InputError(f"{exc}: run `zoorank fit` again") from None
         if not isinstance(manifest, dict) or manifest.get("zoorank_rankers") != 1:
             raise InputError(f"{path}: not a zoorank rankers manifest")
         loaders = {"fennec": Fennec.load, "spider": ModelSpider.load, "metarank": MetaRank.load}
         files = manifest.get("files", {})
         if not isinstance(manifest.get("models"), list) or not isinstance(files, dict) or set(files) - set(loaders):
             raise InputError(f"{path}: the manifest lacks its model list or names unknown rankers")
+        recorded = manifest.get("sha256")
+        if recorded is not None:  # manifests written before checksums were kept are read as they are
+            actual = _checksums(d, files.values(), missing_ok=True)
+            for rel, sha in sorted(dict(recorded).items()):
+                if actual.get(rel) is None:
+                    raise InputError(f"{d / rel} is missing (named by {path}): run `zoorank fit` again")
+                if actual[rel] != sha:
+                    raise InputError(f"{d / rel} is damaged (its SHA-256 differs from the one in {path}): run "
+                                     f"`zoorank fit` again")
         parts = {}
         for name, f in files.items():
             if not (d / f).exists():
                 raise InputError(f"{d / f} is missing (named by {path}): run `zoorank fit` again")
-            parts[name] = loaders[name](d / f)
+            try:
+                parts[name] = loaders[name](d / f)
+            except InputError as exc:
+                raise InputError(f"{exc} (a damaged fitted ranker: run `zoorank fit` again)") from None
+            except Exception as exc:  # a file the loader cannot parse: damaged, whatever its parser says
+                raise InputError(f"{d / f} is damaged ({type(exc).__name__}): run `zoorank fit` again") from None
         return cls(list(manifest["models"]), parts.get("fennec"), parts.get("spider"), parts.get("metarank"),
                    dict(manifest.get("skipped", {})), dict(manifest.get("info", {})))
 
 
-def spider_tasks(kb: Any, models: list[str], *, with_counts: bool = False) -> list | tuple[list, int]:
-    """Model Spider's training tasks from the knowledge base (module doc): the truth-supervised tasks first, then
-    the metric-supervised ones; ``with_counts`` also returns the number of truth-supervised tasks."""
-    from zoorank.methods.spider import TrainingTask, copeland_supervision
+def _checksums(directory: Path, entries, *, missing_ok: bool = False) -> dict[str, str]:
+    """SHA-256 of every file of the fitted rankers (a ranker is one file or a folder of files), by path relative
+    to ``directory``."""
+    import hashlib
 
-    by_truth, by_metrics = [], []
-    kinds = set(kb.kinds())
-    metric_mats = {m: kb.matrix(f"metric:{m}", models=models) for m in SPIDER_METRICS if f"metric:{m}" in kinds}
-    truth = kb.matrix("finetune_acc", models=models) if "finetune_acc" in kinds else None
-    for t in kb.tasks():
-        token = t.meta.get(TOKEN_KEY)
-        if token is None:
-            continue
-        sup = None
-        if truth is not None and t.name in truth.tasks:
-            col = truth.values[:, truth.tasks.index(t.name)]
-            if np.isfinite(col).all():
-                sup = col
-        sup_is_truth = sup is not None
-        if sup is None:  # only metrics measured on every model: a partial column (the top K of a ranking)
-            cols = [c for c in (mat.values[:, mat.tasks.index(t.name)] for mat in metric_mats.values()
-                                if t.name in mat.tasks) if np.isfinite(c).all()]
-            if not cols:
-                continue
-            try:
-                sup = copeland_supervision(np.stack(cols, axis=1))
-            except InputError:
-                continue
-        task = TrainingTask(t.name, np.asarray(token, dtype=np.float64), np.asarray(sup, dtype=np.float64))
-        (by_truth if sup_is_truth else by_metrics).append(task)
-    return (by_truth + by_metrics, len(by_truth)) if with_counts else by_truth + by_metrics
-
-
-def metarank_records(kb: Any, models: list[str] | None = None, *, min_models: int = 3) -> list:
-    """MetaRank's meta-dataset from the knowledge base: weighted tau of every recorded metric against the
-    recorded fine-tuned accuracies, per task with a description (module doc)."""
-    from zoorank.methods.metarank import MetaRecord
-
-    kinds = kb.kinds()
-    if "finetune_acc" not in kinds:
-        return []
-    truth = kb.matrix("finetune_acc", models=models)
-    out = []
-    tasks = {t.name: t for t in kb.tasks()}
-    for kind in kinds:
-        if not kind.startswith("metric:"):
-            continue
-        mat = kb.matrix(kind, models=models)
-        for j, task in enumerate(truth.tasks):
-            desc = tasks[task].description
-            if not desc or task not in mat.tasks:
-                continue
-            acc = truth.values[:, j]
-            s = mat.values[:, mat.tasks.index(task)]
-            ok = np.isfinite(acc) & np.isfinite(s)
-            if ok.sum() < min_models:
-                continue
-            out.append(MetaRecord(task, str(desc), kind.split(":", 1)[1], float(R.weighted_tau(s[ok], acc[ok])),
-                                  source="kb"))
+    out: dict[str, str] = {}
+    for entry in entries:
+        root = directory / entry
+        found = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for f in found:
+            if not f.exists():
+                if missing_ok:
+                    continue
+                raise InputError(f"{f} is missing")
+            out[f.relative_to(directory).as_posix()] = hashlib.sha256(f.read_bytes()).hexdigest()
     return out
-
-
-def fennec_kinds(kb: Any) -> list[str]:
-    """The matrices Fennec may be fitted from, in the order tried (module doc): ``finetune_acc`` and
-    ``metric:fda`` by decreasing number of observed entries on the tasks Fennec can use (a proxy vector and
-    both counts recorded), the truth first on a tie."""
-    kinds = set(kb.kinds())
-    usable = {t.name for t in kb.tasks()
-              if t.meta.get(PROXY_KEY) is not None and t.n_classes is not None and t.n_samples is not None}
-    observed = {}
-    for k in ("finetune_acc", "metric:fda"):
-        if k in kinds:
-            mat = kb.matrix(k)
-            cols = [j for j, t in enumerate(mat.tasks) if t in usable]
-            observed[k] = int(np.isfinite(np.asarray(mat.values)[:, cols]).sum())
-    return sorted(observed, key=lambda k: (-observed[k], k != "finetune_acc"))
 
 
 def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = None,
@@ -197,14 +160,14 @@ def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = No
     for kind in fennec_kinds(kb):
         try:
             t0 = time.perf_counter()
-            f = Fennec(**(fennec or {})).fit_from_kb(kb, kind=kind)
-            if list(f.models) != models:
-                raise InputError(f"fennec: the {kind!r} matrix covers {len(f.models)} of the {len(models)} models")
+            f = Fennec(**(fennec or {})).fit(**fennec_history(kb, kind))
+            if list(f.models_) != models:
+                raise InputError(f"fennec: the {kind!r} matrix covers {len(f.models_)} of the {len(models)} models")
         except InputError as exc:
             problems.append(str(exc))
             continue
         out.fennec = f
-        out.info["fennec"] = {"kind": kind, "tasks": len(f.tasks), "seconds": time.perf_counter() - t0}
+        out.info["fennec"] = {"kind": kind, "tasks": len(f.tasks_), "seconds": time.perf_counter() - t0}
         break
     if out.fennec is None:
         out.skipped["fennec"] = "; ".join(problems) or "no metric:fda or finetune_acc results"
@@ -217,7 +180,7 @@ def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = No
         try:
             t0 = time.perf_counter()
             mixed = token_mixtures(tasks[:n_truth], mixtures) if n_truth >= 2 else []
-            out.spider = ModelSpider(models, **(spider or {})).fit(tasks + mixed)
+            out.spider = ModelSpider(**(spider or {})).fit(tasks + mixed, models=models)
             out.info["spider"] = {"tasks": len(tasks), "mixtures": len(mixed), "seconds": time.perf_counter() - t0}
         except InputError as exc:
             out.skipped["spider"] = str(exc)
@@ -248,24 +211,93 @@ def record_task(kb: Any, task: str, *, n_classes: int | None, n_samples: int, pr
     kb.add_task(task, n_classes=n_classes, n_samples=n_samples, description=description or None, meta=meta)
 
 
-def record_ranking(kb: Any, task: str, result: Any, *, n_classes: int | None, n_samples: int,
-                   proxy: np.ndarray | None = None, token: np.ndarray | None = None,
-                   description: str | None = None, models: dict[str, dict] | None = None,
-                   scores: dict[str, dict[str, float]] | None = None) -> int:
-    """Record a ranked task and what was measured on it (module doc); returns the number of scores written.
-    ``models``: what is known of the models that ran ({name: {"params", "layers", "architecture"}}: Fennec's
-    meta features); ``scores``: more metric scores of those models ({metric: {model: score}}, e.g. every
-    candidate metric on the top K features: MetaRank learns from several metrics per task)."""
+def record_evidence(kb: Any, task: str, *, n_classes: int | None, n_samples: int, proxy: np.ndarray | None = None,
+                    token: np.ndarray | None = None, description: str | None = None,
+                    models: Mapping[str, Mapping[str, Any]] | None = None,
+                    scores: Mapping[str, Mapping[str, float]] | None = None,
+                    truth: Mapping[str, float] | None = None, source: str = "zoorank rank") -> int:
+    """Record a task and what is known of it: the one way a task enters the knowledge base, for ``zoorank rank
+    --kb`` and for the history of a benchmark alike. ``models``: what is known of the models ({name: {"params",
+    "layers", "architecture"}}: Fennec's meta features); ``scores``: metric scores ({metric: {model: score}},
+    non-finite ones are dropped); ``truth``: fine-tuned accuracies ({model: accuracy}). Returns the number of
+    metric scores written."""
     for name, known in (models or {}).items():
         kb.add_model(name, **{k: v for k, v in known.items() if k in ("params", "layers", "architecture")})
     record_task(kb, task, n_classes=n_classes, n_samples=n_samples, proxy=proxy, token=token,
                 description=description)
-    measured = {metric: dict(per) for metric, per in (scores or {}).items()}
+    rows = [{"model": m, "task": task, "kind": f"metric:{metric}", "value": float(v)}
+            for metric, per in (scores or {}).items() for m, v in per.items() if np.isfinite(v)]
+    n_scores = len(rows)
+    rows += [{"model": m, "task": task, "kind": "finetune_acc", "value": float(v)}
+             for m, v in (truth or {}).items() if np.isfinite(v)]
+    if rows:
+        kb.record_many(rows, provenance={"source": source})
+    return n_scores
+
+
+def measured_scores(task: Any, models: Sequence[str], labels: np.ndarray | None,
+                    metrics: Sequence[str] = RECORDED) -> dict[str, dict[str, float]]:
+    """The scores of ``metrics`` on the features of ``models`` (``task.features(model)``: a
+    :class:`~zoorank.pipeline.TaskSource`, whose passes the fine stage already made), {metric: {model: score}};
+    a metric that cannot run on them is left out."""
+    from zoorank import metrics as M
+
+    if not models:
+        return {}
+    pairs = [task.features(m) for m in models]
+    out: dict[str, dict[str, float]] = {}
+    for metric in dict.fromkeys(metrics):
+        try:
+            s = M.score_zoo(metric, [f for f, _ in pairs], [lg for _, lg in pairs], labels, names=list(models))
+        except M.MetricUnavailable:
+            continue
+        out[metric] = dict(zip(models, map(float, s), strict=True))
+    return out
+
+
+def record_ranking(kb: Any, task_name: str, result: Any, task: Any, *, n_classes: int | None, n_samples: int,
+                   use_labels: bool = True, models: Mapping[str, Mapping[str, Any]] | None = None) -> int:
+    """Record what ``zoorank rank`` measured on a new task (module doc): its proxy vector, its task token (with
+    labels), its dataset card and counts, and the :data:`~zoorank.metric_sets.RECORDED` metric scores of the
+    models that ran (computed on the features the fine stage extracted: no extra forward pass). Returns the
+    number of scores written."""
+    from zoorank.methods.fennec.model import summarize_proxy
+    from zoorank.methods.spider import task_token
+
+    labels = task.labels() if use_labels else None
+    proxy = summarize_proxy(task.proxy_features())  # the encoders' passes come from the feature cache
+    token = task_token(task.encoder_features(), labels) if labels is not None else None
+    ran = [result.models[i] for i in result.top]
+    measured = measured_scores(task, ran, labels)
     if result.metric is not None:
         measured.setdefault(result.metric, {}).update(
             {result.models[i]: float(v) for i, v in result.fine.get("metric", {}).items()})
-    rows = [{"model": m, "task": task, "kind": f"metric:{metric}", "value": float(v)}
-            for metric, per in measured.items() for m, v in per.items() if np.isfinite(v)]
-    if rows:
-        kb.record_many(rows, provenance={"source": "zoorank rank"})
-    return len(rows)
+    return record_evidence(kb, task_name, n_classes=n_classes, n_samples=n_samples, proxy=proxy, token=token,
+                           description=task.card(), models=models, scores=measured)
+
+
+def rankers_for_zoo(directory: str | Path | None, zoo: Sequence[str]) -> tuple[Rankers, list[str], str | None]:
+    """The fitted rankers of ``directory`` (None: :func:`zoorank.paths.rankers_dir`) for a zoo of model names, the
+    zoo in the rankers' order, and a note. With no directory given and nothing fitted at the default place, the
+    rankers are empty and every model runs (the note says so). Raises InputError when the coarse rankers do not
+    know a model of the zoo, or were fitted on a model the zoo lacks."""
+    from zoorank import paths
+
+    where = Path(directory) if directory is not None else paths.rankers_dir()
+    try:
+        rankers = Rankers.load(where)
+    except InputError as exc:
+        if directory is not None:
+            raise
+        return Rankers(sorted(zoo)), list(zoo), f"{exc}: without rankers every model runs"
+    if not (rankers.fennec or rankers.spider):
+        return rankers, list(zoo), None
+    unknown = sorted(set(zoo) - set(rankers.models))
+    if unknown:
+        raise InputError(f"the rankers in {where} do not know {len(unknown)} model(s) of the zoo "
+                         f"({', '.join(unknown[:3])}): record results for them and run zoorank fit")
+    missing = sorted(set(rankers.models) - set(zoo))
+    if missing:
+        raise InputError(f"the zoo lacks {len(missing)} model(s) the rankers were fitted on "
+                         f"({', '.join(missing[:3])}); rank with the zoo they were fitted on")
+    return rankers, list(rankers.models), None

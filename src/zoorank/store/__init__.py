@@ -12,7 +12,6 @@ for the kinds of result and :mod:`zoorank.store.schema` for the versioned schema
 
 from zoorank.store.kb import KnowledgeBase, KnowledgeBaseBusy, Matrix, ModelRecord, Result, TaskRecord
 from zoorank.store.kinds import KIND_PATTERN, KNOWN_KINDS, metric_kind, validate_kind
-from zoorank.store.location import default_path
 from zoorank.store.schema import SCHEMA_VERSION
 
 __all__ = [
@@ -25,7 +24,6 @@ __all__ = [
     "ModelRecord",
     "Result",
     "TaskRecord",
-    "default_path",
     "metric_kind",
     "validate_kind",
 ]

@@ -23,15 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from zoorank.paths import features_dir
+
 FORMAT_VERSION = 1
 
 
-def default_cache_dir() -> Path:
-    """``$ZOORANK_CACHE``, else ``$XDG_CACHE_HOME/zoorank/features``, else ``~/.cache/zoorank/features``."""
-    if os.environ.get("ZOORANK_CACHE"):
-        return Path(os.environ["ZOORANK_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "zoorank" / "features"
 
 
 def cache_key(*, model: str, dataset: str, probe: str, preprocess: str, extra: str = "") -> str:
@@ -60,7 +56,7 @@ class FeatureCache:
     """The feature cache rooted at ``root`` (created on first write)."""
 
     def __init__(self, root: str | os.PathLike | None = None):
-        self.root = Path(root) if root is not None else default_cache_dir()
+        self.root = Path(root) if root is not None else features_dir()
         self.problems: list[tuple[str, str]] = []  # (entry path, why it was discarded)
 
     def path(self, key: str) -> Path:
@@ -157,7 +153,7 @@ class FeatureCache:
 
 class NoFeatureCache:
     """A feature cache that keeps nothing: every ``get`` is a miss, ``put`` stores nothing. For measuring what
-    extraction costs (:mod:`zoorank.bench.end_to_end`) and for runs that must not touch the disk."""
+    extraction costs (:mod:`benchmarks.end_to_end`) and for runs that must not touch the disk."""
 
     root = None
 

@@ -50,7 +50,7 @@ from zoorank.store._checks import (
     to_json,
 )
 from zoorank.store._dialect import IfExists, SQLiteDialect, sqlite_version_ok
-from zoorank.store.kinds import validate_kind
+from zoorank.store.kinds import check_range, validate_kind
 from zoorank.store.location import Location, resolve
 
 T = TypeVar("T")
@@ -571,7 +571,7 @@ class KnowledgeBase:
             "model": model,
             "task": task,
             "kind": kind,
-            "value": check_value(row["value"], where),
+            "value": check_range(kind, check_value(row["value"], where), where),
             "provenance": default_prov if prov is None else to_json(prov, f"provenance for {where}"),
             "params": None if params is None else to_json(dict(params), f"params for {where}"),
             "created_at": check_time(row.get("created_at"), where, now),

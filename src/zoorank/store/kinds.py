@@ -31,6 +31,26 @@ KNOWN_KINDS: dict[str, str] = {
 }
 
 
+#: Kinds whose values have a fixed range, enforced when they are recorded: (low, high, what the value is).
+RANGES: dict[str, tuple[float, float, str]] = {
+    "finetune_acc": (0.0, 1.0, "a fraction of correct test predictions"),
+    "linear_probe_acc": (0.0, 1.0, "a fraction of correct test predictions"),
+}
+
+
+def check_range(kind: str, value: float, where: str) -> float:
+    """``value`` if it lies in the range of ``kind`` (:data:`RANGES`; kinds without one take any finite value),
+    else an InputError naming the range and the usual mistake (a percentage)."""
+    bounds = RANGES.get(kind)
+    if bounds is None:
+        return value
+    low, high, what = bounds
+    if not low <= value <= high:
+        hint = f" (if {value:g} is a percentage, record {value / 100:g})" if 1 < value <= 100 else ""
+        raise InputError(f"value for {where} is {value:g}, outside [{low:g}, {high:g}]: {kind} is {what}{hint}")
+    return value
+
+
 def metric_kind(metric: str) -> str:
     """The kind under which the score of ``metric`` is recorded: ``metric_kind("logme") == "metric:logme"``."""
     return validate_kind(f"metric:{metric}")

@@ -12,18 +12,6 @@ KB_FILENAME = "kb.sqlite"
 MEMORY = ":memory:"
 
 
-def default_path() -> Path:
-    """The default knowledge-base file.
-
-    ``$ZOORANK_KB`` if set (a file path); else ``$ZOORANK_HOME/kb.sqlite``; else
-    ``$XDG_DATA_HOME/zoorank/kb.sqlite``; else ``~/.local/share/zoorank/kb.sqlite``.
-    """
-    if os.environ.get("ZOORANK_KB"):
-        return Path(os.environ["ZOORANK_KB"]).expanduser()
-    if os.environ.get("ZOORANK_HOME"):
-        return Path(os.environ["ZOORANK_HOME"]).expanduser() / KB_FILENAME
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base).expanduser() / "zoorank" / KB_FILENAME
 
 
 @dataclass(frozen=True)
@@ -50,7 +38,9 @@ def resolve(target: str | os.PathLike | None) -> Location:
     is implemented so far).
     """
     if target is None:
-        target = default_path()
+        from zoorank.paths import kb_path
+
+        target = kb_path()
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
     if not isinstance(target, str) or not target.strip():

@@ -293,14 +293,62 @@ def _read_zoo_data(path: Path) -> dict[str, Any]:
         else:
             raise InputError(f"zoo file {path.name!r}: unknown format {suffix!r}; use .yaml, .yml, .toml or .json")
     except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"zoo file {path.name!r} is not valid {suffix[1:].upper()}: {first}") from None
+        raise InputError(f"zoo file {path.name!r} is not valid {suffix[1:].upper()}: {_parse_error(exc)}") from None
     if not isinstance(data, dict) or "models" not in data:
         raise InputError(f"zoo file {path.name!r}: expected a top-level 'models' list")
     extra = sorted(set(data) - {"models"})
     if extra:
         raise InputError(f"zoo file {path.name!r}: unknown top-level key {extra[0]!r} (only 'models' is read)")
     return data
+
+
+def _parse_error(exc: Exception) -> str:
+    """The parser's complaint in one line, with the line and column it points at (1-based)."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:  # PyYAML
+        what = " ".join(str(getattr(exc, "problem", "") or type(exc).__name__).split())
+        return f"{what} at line {mark.line + 1}, column {mark.column + 1}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _append_to_text(path: Path, entries: list[Any], entry: dict[str, Any]) -> bool:
+    """Add ``entry`` to the end of the zoo file's own text (its comments and layout kept) when the file is YAML
+    or TOML; True when the result reads back as ``entries + [entry]``, else the file is left untouched."""
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    body = text if text.endswith("\n") or not text else text + "\n"
+    if suffix == ".toml":
+        new = body + "\n" + _to_toml([entry])
+    elif suffix in (".yaml", ".yml"):
+        item = yaml.safe_dump([entry], sort_keys=False, allow_unicode=True)
+        lines = body.splitlines()
+        empty = [i for i, ln in enumerate(lines) if ln.split("#")[0].strip() in ("models: []", "models:")]
+        items = [ln for ln in lines if ln.lstrip().startswith("- ")]
+        if entries and items:
+            indent = items[0][: len(items[0]) - len(items[0].lstrip())]
+            new = body + "".join(indent + ln + "\n" for ln in item.splitlines())
+        elif not entries and empty:
+            comment = lines[empty[0]].partition("#")[2]
+            lines[empty[0]] = "models:" + (f"  #{comment}" if comment else "")
+            new = "\n".join(lines[: empty[0] + 1]) + "\n" + "".join("  " + ln + "\n" for ln in item.splitlines()) + \
+                "".join(ln + "\n" for ln in lines[empty[0] + 1:])
+        else:
+            return False
+    else:
+        return False
+    try:
+        data = yaml.safe_load(new) if suffix != ".toml" else tomllib.loads(new)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError):
+        return False
+    if not isinstance(data, dict) or data.get("models") != [*entries, entry]:
+        return False
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(new, encoding="utf-8")
+    tmp.replace(path)
+    return True
 
 
 def _dump_zoo(entries: list[Any], path: Path) -> None:
@@ -322,8 +370,9 @@ def _dump_zoo(entries: list[Any], path: Path) -> None:
 
 def add_to_zoo(path: str | Path, spec: ModelSpec) -> list[ModelSpec]:
     """Append ``spec`` to the zoo file ``path`` (created when absent), keeping the other entries exactly as
-    written. File paths of the new spec, taken relative to the current directory, are stored relative to
-    the zoo file's folder, as :func:`load_zoo` reads them. Returns the zoo's specs."""
+    written: a YAML or TOML file keeps its text, comments included, and gets the new entry at its end. File
+    paths of the new spec, taken relative to the current directory, are stored relative to the zoo file's
+    folder, as :func:`load_zoo` reads them. Returns the zoo's specs."""
     path = Path(path)
     entries = list(_read_zoo_data(path)["models"]) if path.exists() else []
     base_dir = path.parent.resolve()
@@ -337,7 +386,8 @@ def add_to_zoo(path: str | Path, spec: ModelSpec) -> list[ModelSpec]:
     if any(s.name == spec.name for s in specs_from_entries(entries, where=where, base_dir=base_dir)):
         raise InputError(f"{where} already has a model named {spec.name!r}; give the new one another name")
     specs = specs_from_entries([*entries, entry], where=where, base_dir=base_dir)
-    _dump_zoo([*entries, entry], path)
+    if not (path.exists() and _append_to_text(path, entries, entry)):
+        _dump_zoo([*entries, entry], path)
     return specs
 
 

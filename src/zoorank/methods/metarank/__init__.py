@@ -2,7 +2,7 @@
 
 Dataset cards and metric cards (:mod:`.cards`) are embedded by a sentence encoder; a meta-predictor trained with
 a listwise ranking loss on historical (dataset, metric quality) records ranks the metrics for a new dataset
-(:class:`MetaRank`: ``fit``, ``rank_metrics``, ``save``, ``load``).
+(:class:`MetaRank`: ``fit``, ``rank_metrics``, ``score``, ``save``, ``load``).
 """
 
 from zoorank.methods.metarank.cards import (

@@ -232,7 +232,7 @@ def _first_sentence(text: str) -> str:
 def card_from_task_info(info: Any, *, n_images: int | None = None, n_classes: int | None = None,
                         per_class: int | None = None, subset_of: str | None = None, fewshot: int | None = None,
                         keep_examples: bool = True) -> DatasetCard:
-    """A dataset card from a benchmark task's :class:`~zoorank.bench.harness.TaskInfo` (its description, class
+    """A dataset card from a benchmark task's :class:`~zoorank.evaluation.TaskInfo` (its description, class
     count and ``extra`` columns such as ``n_train``), optionally describing a *sub-task* of it: ``n_classes``
     classes (a class subset when ``subset_of`` names the parent), ``n_images`` probe images, ``per_class`` images
     per class, ``fewshot`` (k images per class). The description's first sentence says what the images show; the

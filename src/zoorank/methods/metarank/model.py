@@ -11,7 +11,7 @@ text alone (the paper's formulation, as a learning-to-rank problem):
    :class:`HashingEncoder` is a deterministic bag-of-words stand-in (no model; for tests and ablations).
 3. **Meta-dataset** — :class:`MetaRecord` ``(dataset, description, metric, quality)``: the quality of a metric
    on a historical dataset is the weighted Kendall tau between its scores over a zoo and the true fine-tuned
-   accuracies (built by :mod:`zoorank.bench.metarank_eval` from a benchmark, its sub-tasks, published tables or
+   accuracies (built by :mod:`benchmarks.metarank_eval` from a benchmark, its sub-tasks, published tables or
    an external CSV).
 4. **Meta-predictor** — ``s(d, m) = MLP([P d, Q m, P d * Q m])`` with ``d`` the dataset representation and
    ``m`` the metric embedding (both centred and scaled with the training statistics; dataset embeddings are
@@ -40,14 +40,16 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zoorank.errors import InputError
+from zoorank.methods.base import Ranker, TaskEvidence
 from zoorank.methods.metarank.cards import DatasetCard, meta_features, metric_texts
+from zoorank.paths import embeddings_dir
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -61,7 +63,6 @@ __all__ = [
     "RankedMetric",
     "SentenceEncoder",
     "approx_ndcg_loss",
-    "embedding_cache_dir",
     "listnet_loss",
     "make_encoder",
     "mse_loss",
@@ -77,14 +78,6 @@ _MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "
 # ------------------------------------------------------------------------------------------------------- encoders
 
 
-def embedding_cache_dir() -> Path:
-    """Where text embeddings are cached: ``$ZOORANK_CACHE/embeddings`` when set, else ``embeddings`` beside the
-    feature cache (``~/.cache/zoorank/embeddings``)."""
-    if os.environ.get("ZOORANK_CACHE"):
-        return Path(os.environ["ZOORANK_CACHE"]).expanduser() / "embeddings"
-    from zoorank.store.feature_cache import default_cache_dir
-
-    return default_cache_dir().parent / "embeddings"
 
 
 def _check_texts(texts: Sequence[str] | str) -> list[str]:
@@ -188,7 +181,7 @@ class CachedEncoder:
             raise InputError("cached encoder: the encoder needs a name attribute (the cache key)")
         self.inner = encoder
         self.name = name
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else embedding_cache_dir()
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else embeddings_dir()
         self._memo: dict[str, np.ndarray] = {}
         self.hits = 0
         self.misses = 0
@@ -552,51 +545,57 @@ class MetricRanking:
 # ------------------------------------------------------------------------------------------------------- MetaRank
 
 
-@dataclass
-class MetaRank:
+class MetaRank(Ranker):
     """MetaRank (module doc). ``encoder``: a spec for :func:`make_encoder` or a callable; ``loss``: one of
     :data:`LOSSES`; ``features``: ``"text"`` (dataset card embeddings) or ``"meta"`` (conventional
     meta-features); ``tau``: ListNet target temperature; ``alpha``: ApproxNDCG rank temperature; ``hidden``,
     ``dropout``, ``epochs``, ``lr``, ``weight_decay``: the predictor and its AdamW training (full batch);
-    ``n_ensemble``: seeds averaged; ``metric_texts``: descriptions of metrics without a packaged card; ``pca``: text
-    embeddings are projected on this many leading principal directions of the training datasets (None: all)."""
+    ``n_ensemble``: seeds averaged; ``metric_texts``: descriptions of metrics without a packaged card;
+    ``n_neighbours``: historical datasets :meth:`rank_metrics` names; ``pca``: text embeddings are projected on
+    this many leading principal directions of the training datasets (None: all).
 
-    encoder: Any = DEFAULT_ENCODER
-    loss: str = "listnet"
-    features: str = "text"
-    tau: float = 0.1
-    alpha: float = 0.5
-    hidden: int = 16
-    dropout: float = 0.1
-    epochs: int = 300
-    lr: float = 3e-3
-    weight_decay: float = 1e-2
-    n_ensemble: int = 5
-    seed: int = 0
-    metric_texts: dict[str, str] = field(default_factory=dict)
-    n_neighbours: int = 3
-    pca: int | None = 16
+    The models MetaRank ranks are metrics: its ``models_`` are ``metrics_``, the metrics seen in training, and
+    :meth:`score` scores them for a dataset card. Learned (by :meth:`fit` or :meth:`load`): ``metrics_`` and their
+    embeddings ``metric_raw_``; the historical datasets ``ds_names_``, ``ds_texts_``, ``ds_groups_``, their raw
+    representations ``ds_raw_``, qualities ``Q_`` [datasets, metrics] (NaN = missing) and loss ``weights_``; the
+    standardisation of datasets (``x_mean_``, ``x_scale_``, ``x_proj_``; ``impute_``, the column means filling
+    missing meta-features, with ``features="meta"`` only) and of metrics (``m_mean_``, ``m_scale_``); ``net_``,
+    the ensemble."""
 
-    def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise InputError(f"metarank: loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.features not in FEATURES:
-            raise InputError(f"metarank: features must be one of {', '.join(FEATURES)}, got {self.features!r}")
-        for key in ("tau", "alpha", "lr"):
-            v = getattr(self, key)
+    _name = "metarank"
+    _learned = ("metrics_", "metric_raw_", "ds_names_", "ds_texts_", "ds_groups_", "ds_raw_", "Q_", "weights_",
+                "x_mean_", "x_scale_", "x_proj_", "m_mean_", "m_scale_", "net_")
+    _ARRAYS = ("x_mean", "x_scale", "x_proj", "m_mean", "m_scale", "metric_raw", "ds_raw", "Q", "weights")
+    _NAMES = ("metrics", "ds_names", "ds_texts", "ds_groups")
+
+    def __init__(self, encoder: Any = DEFAULT_ENCODER, loss: str = "listnet", features: str = "text",
+                 tau: float = 0.1, alpha: float = 0.5, hidden: int = 16, dropout: float = 0.1, epochs: int = 300,
+                 lr: float = 3e-3, weight_decay: float = 1e-2, n_ensemble: int = 5, seed: int = 0,
+                 metric_texts: Mapping[str, str] | None = None, n_neighbours: int = 3, pca: int | None = 16):
+        if loss not in LOSSES:
+            raise InputError(f"metarank: loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+        if features not in FEATURES:
+            raise InputError(f"metarank: features must be one of {', '.join(FEATURES)}, got {features!r}")
+        for key, v in (("tau", tau), ("alpha", alpha), ("lr", lr)):
             if not isinstance(v, int | float) or not v > 0:
                 raise InputError(f"metarank: {key} must be > 0, got {v!r}")
-        for key in ("hidden", "epochs", "n_ensemble"):
-            v = getattr(self, key)
+        for key, v in (("hidden", hidden), ("epochs", epochs), ("n_ensemble", n_ensemble)):
             if not isinstance(v, int) or v < 1:
                 raise InputError(f"metarank: {key} must be a positive integer, got {v!r}")
-        if self.pca is not None and (not isinstance(self.pca, int) or self.pca < 1):
-            raise InputError(f"metarank: pca must be None or a positive integer, got {self.pca!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise InputError(f"metarank: dropout must be in [0, 1), got {self.dropout!r}")
+        if pca is not None and (not isinstance(pca, int) or pca < 1):
+            raise InputError(f"metarank: pca must be None or a positive integer, got {pca!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise InputError(f"metarank: dropout must be in [0, 1), got {dropout!r}")
+        self.encoder, self.loss, self.features, self.tau, self.alpha = encoder, loss, features, tau, alpha
+        self.hidden, self.dropout, self.epochs, self.lr, self.weight_decay = hidden, dropout, epochs, lr, weight_decay
+        self.n_ensemble, self.seed, self.n_neighbours, self.pca = n_ensemble, seed, n_neighbours, pca
+        self.metric_texts = dict(metric_texts) if metric_texts else None
         self._enc: Any = None
-        self._nets: list[Any] = []
-        self._state: dict[str, Any] = {}
+
+    @property
+    def models_(self) -> list[str]:
+        """What MetaRank ranks: the metrics seen in training (``metrics_``)."""
+        return self.metrics_
 
     # -- representations ------------------------------------------------------------------------------------
 
@@ -618,22 +617,25 @@ class MetaRank:
         return self.encode(texts)
 
     def _dataset_x(self, raw: np.ndarray) -> np.ndarray:
-        st = self._state
         x = raw.copy()
         if self.features == "meta":
-            x = np.where(np.isfinite(x), x, st["impute"][None, :])
-        return ((x - st["x_mean"]) / st["x_scale"]) @ st["x_proj"] if self.features == "meta" else \
-            ((x - st["x_mean"]) @ st["x_proj"]) / st["x_scale"]
+            x = np.where(np.isfinite(x), x, self.impute_[None, :])
+        return ((x - self.x_mean_) / self.x_scale_) @ self.x_proj_ if self.features == "meta" else \
+            ((x - self.x_mean_) @ self.x_proj_) / self.x_scale_
 
     def _metric_x(self, raw: np.ndarray) -> np.ndarray:
-        st = self._state
-        return (raw - st["m_mean"]) / st["m_scale"]
+        return (raw - self.m_mean_) / self.m_scale_
+
+    def _forget(self) -> None:
+        for name in (*self._learned, "impute_"):
+            self.__dict__.pop(name, None)
 
     # -- offline --------------------------------------------------------------------------------------------
 
     def fit(self, records: Iterable[MetaRecord]) -> MetaRank:
         """Train on meta records (every dataset's qualities over the metrics measured on it; missing pairs are
-        left out of the loss). Needs at least 2 datasets with at least 2 metrics each (1 for ``loss="mse"``)."""
+        left out of the loss). Needs at least 2 datasets with at least 2 metrics each (1 for ``loss="mse"``).
+        Returns self."""
         torch = _torch()
         tab = _table(records)
         min_items = 1 if self.loss == "mse" else 2
@@ -644,39 +646,39 @@ class MetaRank:
         texts_m = metric_texts(tab.metrics, self.metric_texts)
         raw_m = self.encode([texts_m[m] for m in tab.metrics])
         raw_d = self._raw_dataset(tab.texts)
-        st: dict[str, Any] = {}
+        self._forget()
         if self.features == "meta":
             ok = np.isfinite(raw_d)
             counts = ok.sum(0)
             col_mean = np.where(counts > 0, np.where(ok, raw_d, 0.0).sum(0) / np.maximum(counts, 1), 0.0)
-            st["impute"] = col_mean
+            self.impute_ = col_mean
             filled = np.where(np.isfinite(raw_d), raw_d, col_mean[None, :])
-            st["x_mean"] = filled.mean(0)
+            self.x_mean_ = filled.mean(0)
             sd = filled.std(0)
-            st["x_scale"] = np.where(sd > 1e-12, sd, 1.0)
-            st["x_proj"] = np.eye(raw_d.shape[1])
+            self.x_scale_ = np.where(sd > 1e-12, sd, 1.0)
+            self.x_proj_ = np.eye(raw_d.shape[1])
         else:
-            st["x_mean"] = raw_d.mean(0)
-            c = raw_d - st["x_mean"]
+            self.x_mean_ = raw_d.mean(0)
+            c = raw_d - self.x_mean_
             if self.pca:
                 # the leading principal directions of the training datasets: what they share (domain words,
                 # sizes) rather than what is unique to one card, which a few dozen datasets would let the
                 # predictor memorise
                 _, sv, vt = np.linalg.svd(c, full_matrices=False)
                 k = max(1, int(min(self.pca, (sv > 1e-8 * max(float(sv[0]), 1e-300)).sum())))
-                st["x_proj"] = vt[:k].T
+                self.x_proj_ = vt[:k].T
             else:
-                st["x_proj"] = np.eye(c.shape[1])
-            z = c @ st["x_proj"]
+                self.x_proj_ = np.eye(c.shape[1])
+            z = c @ self.x_proj_
             # unit variance per coordinate on average (rows of norm sqrt(dim)): the first layer starts in its
             # responsive range whatever the encoder's dimension
-            st["x_scale"] = np.array(max(float(np.sqrt((z ** 2).sum(1).mean() / z.shape[1])), 1e-12))
-        st["m_mean"] = raw_m.mean(0)
-        cm = raw_m - st["m_mean"]
-        st["m_scale"] = np.array(max(float(np.sqrt((cm ** 2).sum(1).mean() / cm.shape[1])), 1e-12))
-        self._state = st
-        st.update(metrics=list(tab.metrics), metric_raw=raw_m, ds_names=list(tab.datasets), ds_texts=list(tab.texts),
-                  ds_groups=list(tab.groups), ds_raw=raw_d, Q=tab.Q, weights=tab.weights)
+            self.x_scale_ = np.array(max(float(np.sqrt((z ** 2).sum(1).mean() / z.shape[1])), 1e-12))
+        self.m_mean_ = raw_m.mean(0)
+        cm = raw_m - self.m_mean_
+        self.m_scale_ = np.array(max(float(np.sqrt((cm ** 2).sum(1).mean() / cm.shape[1])), 1e-12))
+        self.metrics_, self.metric_raw_ = list(tab.metrics), raw_m
+        self.ds_names_, self.ds_texts_, self.ds_groups_ = list(tab.datasets), list(tab.texts), list(tab.groups)
+        self.ds_raw_, self.Q_, self.weights_ = raw_d, tab.Q, tab.weights
         X = torch.as_tensor(self._dataset_x(raw_d), dtype=torch.float32)
         M = torch.as_tensor(self._metric_x(raw_m), dtype=torch.float32)
         Qt = torch.as_tensor(np.where(np.isfinite(tab.Q), tab.Q, 0.0), dtype=torch.float32)
@@ -685,7 +687,6 @@ class MetaRank:
         loss_fn = _LOSS_FUNCS[self.loss]
         kw: dict[str, float] = {"tau": self.tau} if self.loss == "listnet" else (
             {"alpha": self.alpha} if self.loss == "approxndcg" else {})
-        self._nets = []
         with _threads(1):
             torch.manual_seed(self.seed)
             net = _make_net(X.shape[1], M.shape[1], self.hidden, self.dropout, self.n_ensemble, self.seed)
@@ -699,37 +700,37 @@ class MetaRank:
                 loss.backward()
                 opt.step()
             net.eval()
-            self._nets = [net]
+            self.net_ = net
         return self
-
-    def _check_fitted(self) -> None:
-        if not self._nets or not self._state:
-            raise InputError("metarank: call fit (or load) first")
 
     @property
     def metrics(self) -> list[str]:
         """The metrics seen in training."""
         self._check_fitted()
-        return list(self._state["metrics"])
+        return list(self.metrics_)
 
     @property
     def datasets(self) -> list[str]:
         """The historical datasets seen in training."""
         self._check_fitted()
-        return list(self._state["ds_names"])
+        return list(self.ds_names_)
 
     # -- online ---------------------------------------------------------------------------------------------
 
     def _metric_raw(self, metrics: Sequence[str]) -> np.ndarray:
-        st = self._state
-        known = {m: i for i, m in enumerate(st["metrics"])}
+        known = {m: i for i, m in enumerate(self.metrics_)}
         missing = [m for m in metrics if m not in known]
         rows = {}
         if missing:
             texts = metric_texts(missing, self.metric_texts)
             emb = self.encode([texts[m] for m in missing])
             rows = dict(zip(missing, emb, strict=True))
-        return np.stack([st["metric_raw"][known[m]] if m in known else rows[m] for m in metrics])
+        return np.stack([self.metric_raw_[known[m]] if m in known else rows[m] for m in metrics])
+
+    def score(self, task: TaskEvidence) -> np.ndarray:
+        """:meth:`score_metrics` of the task's ``card`` over ``metrics_`` (MetaRank's ``models_``)."""
+        self._check_fitted()
+        return self.score_metrics(task.require("card", "metarank"))
 
     def score_metrics(self, description: str | DatasetCard, metrics: Sequence[str] | None = None) -> np.ndarray:
         """The ensemble's score of every metric (training metrics by default) for one dataset description."""
@@ -739,13 +740,13 @@ class MetaRank:
     def _scores(self, raw_d: np.ndarray, metrics: Sequence[str] | None) -> np.ndarray:
         torch = _torch()
         self._check_fitted()
-        names = list(self._state["metrics"] if metrics is None else metrics)
+        names = list(self.metrics_ if metrics is None else metrics)
         if not names:
             raise InputError("metarank: no candidate metrics")
         X = torch.as_tensor(self._dataset_x(raw_d), dtype=torch.float32)
         M = torch.as_tensor(self._metric_x(self._metric_raw(names)), dtype=torch.float32)
         with torch.no_grad(), _threads(1):
-            out = self._nets[0](X, M).double().numpy().mean(axis=0)
+            out = self.net_(X, M).double().numpy().mean(axis=0)
         return out
 
     def rank_metrics(self, description: str | DatasetCard, metrics: Sequence[str] | None = None, *,
@@ -755,7 +756,7 @@ class MetaRank:
         t0 = time.perf_counter()
         self._check_fitted()
         text = _text(description)
-        names = list(self._state["metrics"] if metrics is None else metrics)
+        names = list(self.metrics_ if metrics is None else metrics)
         if len(set(names)) != len(names):
             raise InputError("metarank: candidate metrics listed twice")
         raw = self._raw_dataset([text])
@@ -769,22 +770,21 @@ class MetaRank:
     def _neighbours(self, raw: np.ndarray, pick: str, k: int, candidates: Sequence[str]) -> list[Neighbour]:
         if k == 0:
             return []
-        st = self._state
-        X = self._dataset_x(st["ds_raw"])
+        X = self._dataset_x(self.ds_raw_)
         x = self._dataset_x(raw[None, :])[0]
         sim = X @ x / (np.linalg.norm(X, axis=1) * max(np.linalg.norm(x), 1e-12) + 1e-12)
-        metrics = st["metrics"]
+        metrics = self.metrics_
         cand = [j for j, m in enumerate(metrics) if m in set(candidates)] or list(range(len(metrics)))
         out = []
         for i in np.argsort(-sim, kind="stable"):
-            q = st["Q"][i]
+            q = self.Q_[i]
             have = [j for j in cand if np.isfinite(q[j])]
             if not have:
                 continue
             best = max(have, key=lambda j: q[j])
             pj = metrics.index(pick) if pick in metrics else None
             pq = float(q[pj]) if pj is not None and np.isfinite(q[pj]) else None
-            out.append(Neighbour(st["ds_names"][i], float(sim[i]), metrics[best], float(q[best]), pq))
+            out.append(Neighbour(self.ds_names_[i], float(sim[i]), metrics[best], float(q[best]), pq))
             if len(out) == k:
                 break
         return out
@@ -796,7 +796,7 @@ class MetaRank:
         return {"format": FORMAT, "encoder": enc, "loss": self.loss, "features": self.features, "tau": self.tau,
                 "alpha": self.alpha, "hidden": self.hidden, "dropout": self.dropout, "epochs": self.epochs,
                 "lr": self.lr, "weight_decay": self.weight_decay, "n_ensemble": self.n_ensemble,
-                "seed": self.seed, "metric_texts": dict(self.metric_texts), "n_neighbours": self.n_neighbours,
+                "seed": self.seed, "metric_texts": dict(self.metric_texts or {}), "n_neighbours": self.n_neighbours,
                 "pca": self.pca}
 
     def save(self, path: str | Path) -> Path:
@@ -805,15 +805,14 @@ class MetaRank:
         p = Path(path)
         if p.suffix != ".npz":
             p = p.with_suffix(p.suffix + ".npz") if p.suffix else p.with_suffix(".npz")
-        st = self._state
         arrays: dict[str, np.ndarray] = {"__config__": np.array(json.dumps(self._config()))}
-        for key in ("x_mean", "x_scale", "x_proj", "m_mean", "m_scale", "metric_raw", "ds_raw", "Q", "weights"):
-            arrays[key] = np.asarray(st[key], dtype=np.float64)
-        if "impute" in st:
-            arrays["impute"] = np.asarray(st["impute"], dtype=np.float64)
-        for key in ("metrics", "ds_names", "ds_texts", "ds_groups"):
-            arrays[key] = np.array(st[key], dtype=np.str_)
-        for name, t in self._nets[0].state_dict().items():
+        for key in self._ARRAYS:
+            arrays[key] = np.asarray(getattr(self, key + "_"), dtype=np.float64)
+        if hasattr(self, "impute_"):
+            arrays["impute"] = np.asarray(self.impute_, dtype=np.float64)
+        for key in self._NAMES:
+            arrays[key] = np.array(getattr(self, key + "_"), dtype=np.str_)
+        for name, t in self.net_.state_dict().items():
             arrays[f"net.{name}"] = t.detach().cpu().numpy()
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(p.name + ".tmp.npz")
@@ -845,14 +844,13 @@ class MetaRank:
         if enc_spec == "custom" and encoder is None:
             raise InputError(f"{p}: the model was trained with a custom encoder; pass encoder= to load it")
         model = cls(encoder=encoder if encoder is not None else enc_spec, n_ensemble=n, **cfg)
-        st: dict[str, Any] = {k: data[k] for k in ("x_mean", "x_scale", "x_proj", "m_mean", "m_scale", "metric_raw",
-                                                    "ds_raw", "Q", "weights")}
+        for key in cls._ARRAYS:
+            setattr(model, key + "_", data[key])
         if "impute" in data:
-            st["impute"] = data["impute"]
-        for key in ("metrics", "ds_names", "ds_texts", "ds_groups"):
-            st[key] = [str(s) for s in data[key]]
-        model._state = st
-        d_in, m_in = st["x_proj"].shape[1], st["metric_raw"].shape[1]
+            model.impute_ = data["impute"]
+        for key in cls._NAMES:
+            setattr(model, key + "_", [str(s) for s in data[key]])
+        d_in, m_in = model.x_proj_.shape[1], model.metric_raw_.shape[1]
         net = _make_net(d_in, m_in, model.hidden, model.dropout, n)
         sd = {name[4:]: torch.as_tensor(v) for name, v in data.items() if name.startswith("net.")}
         try:
@@ -860,8 +858,7 @@ class MetaRank:
         except RuntimeError as exc:
             raise InputError(f"{p}: the network does not match the configuration ({exc})") from None
         net.eval()
-        nets = [net]
-        model._nets = nets
+        model.net_ = net
         return model
 
 

@@ -4,7 +4,8 @@ with a one-layer Transformer (equation 6) trained with a ranking loss (equation 
 supervised by the Copeland aggregation of NCE, LEEP, LogME and H-Score (appendix A.4); optionally re-rank the
 top-k models with PTM-specific task tokens (section 4.4).
 
-- :class:`ModelSpider` (``fit``, ``rank``, ``rerank``, ``add_models``, ``save``, ``load``) — :mod:`.model`;
+- :class:`ModelSpider` (``fit``, ``predict``, ``score``, ``rerank``, ``add_models``, ``save``, ``load``) —
+  :mod:`.model`;
 - the losses of equation 4, ListMLE and MSE — :mod:`.losses`;
 - sampled training tasks and their supervision — :mod:`.sampling`;
 - the spider chart of section 5.4 — :mod:`.chart`.

@@ -64,13 +64,13 @@ def affinities(spider, tokens: Mapping[str, np.ndarray], clusters: Mapping[str, 
     missing = [t for t in tokens if t not in clusters]
     if missing:
         raise InputError(f"spider chart: no cluster for task(s) {', '.join(missing[:5])}")
-    names = list(spider.models if models is None else models)
-    unknown = [m for m in names if m not in spider.models]
+    names = list(spider.models_ if models is None else models)
+    unknown = [m for m in names if m not in spider.models_]
     if unknown:
         raise InputError(f"spider chart: unknown model(s) {', '.join(unknown[:5])}")
     if not tokens:
         raise InputError("spider chart: no tasks")
-    S = np.stack([spider.rank(tokens[t]) for t in tokens])  # [tasks, models]
+    S = np.stack([spider.predict(tokens[t]) for t in tokens])  # [tasks, models]
     lo, hi = float(S.min()), float(S.max())
     span = hi - lo if hi > lo else 1.0
     groups: dict[str, list[int]] = {}
@@ -78,7 +78,7 @@ def affinities(spider, tokens: Mapping[str, np.ndarray], clusters: Mapping[str, 
         groups.setdefault(str(clusters[t]), []).append(i)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for m in names:
-        j = spider.models.index(m)
+        j = spider.models_.index(m)
         out[m] = {c: {"similarity": float(S[rows, j].mean()), "scaled": float((S[rows, j].mean() - lo) / span)}
                   for c, rows in groups.items()}
     return out

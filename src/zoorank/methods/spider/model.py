@@ -57,6 +57,7 @@ from torch import nn
 
 from zoorank.errors import InputError
 from zoorank.jsonfile import read_json_file
+from zoorank.methods.base import Ranker, TaskEvidence
 from zoorank.methods.spider import losses as L
 from zoorank.methods.spider.sampling import TrainingTask, specific_token, task_token
 
@@ -184,6 +185,11 @@ def _as_token(token, what: str, dim: int | None = None) -> np.ndarray:
     return T
 
 
+def _standardise(token: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    """Encoder class centres standardised with the training tasks' statistics, as the scorer reads them."""
+    return torch.from_numpy(((token - mean) / std).astype(np.float32))
+
+
 def merge_specific(coarse: np.ndarray, specific: Mapping[int, float], mode: str = "block") -> np.ndarray:
     """Coarse scores [M] with the models in ``specific`` (index -> specific-token score) re-scored, as
     :meth:`ModelSpider.rerank` describes (``block``: they stay ahead, ordered by their specific scores;
@@ -202,25 +208,28 @@ def merge_specific(coarse: np.ndarray, specific: Mapping[int, float], mode: str 
     return scores
 
 
-class ModelSpider:
+class ModelSpider(Ranker):
     """Model Spider ranker (module doc).
 
-    ``models``: names of the zoo, in the order of the supervision vectors and of :meth:`rank`'s output.
-    ``feature_dims``: each model's feature dimension D_m (for the specific projections); by default inferred
-    from the specific tokens of the training tasks (a model never seen with one cannot be re-ranked).
-    ``loss``: ``"rank"`` (equation 4), ``"listmle"`` or ``"mse"``. ``epochs`` over the training tasks, mini-batches
-    of ``batch_size`` tasks, Adam with ``lr`` and ``weight_decay``; ``specific_rate``: share of the tasks of a batch
-    whose stored specific tokens are used; ``threads``: torch threads while fitting (restored after); ``seed``
-    makes fitting deterministic.
+    ``loss``: ``"rank"`` (equation 4), ``"listmle"`` or ``"mse"``. ``dim``, ``heads``, ``ffn``: the scorer's token
+    dimension, attention heads and MLP width. ``epochs`` over the training tasks, mini-batches of ``batch_size``
+    tasks, Adam with ``lr`` and ``weight_decay``; ``specific_rate``: share of the tasks of a batch whose stored
+    specific tokens are used; ``threads``: torch threads while fitting and scoring (restored after; None leaves
+    torch's setting); ``seed`` makes fitting deterministic.
+
+    Learned (by :meth:`fit` or :meth:`load`): ``models_`` (the zoo, in the order of the supervision vectors and of
+    :meth:`predict`'s output), ``feature_dims_`` (each model's feature dimension D_m, for its specific projection),
+    ``net_`` (the :class:`SpiderScorer`), ``token_mean_`` / ``token_std_`` (the standardisation of the task
+    tokens), ``specific_trained_`` (indices of the models whose specific projection saw training data) and
+    ``report_`` (what fitting took).
     """
 
-    def __init__(self, models: Sequence[str], *, feature_dims: Sequence[int | None] | None = None, dim: int = 64,
-                 heads: int = 4, ffn: int = 128, loss: str = "rank", epochs: int = 60, batch_size: int = 16,
-                 lr: float = 3e-3, weight_decay: float = 1e-4, specific_rate: float = 0.5, seed: int = 0,
-                 threads: int | None = 1):
-        self.models = [str(m) for m in models]
-        if len(self.models) < 2 or len(set(self.models)) != len(self.models):
-            raise InputError("spider: needs at least 2 distinct model names")
+    _name = "spider"
+    _learned = ("models_", "feature_dims_", "net_", "token_mean_", "token_std_", "specific_trained_", "report_")
+
+    def __init__(self, *, dim: int = 64, heads: int = 4, ffn: int = 128, loss: str = "rank", epochs: int = 60,
+                 batch_size: int = 16, lr: float = 3e-3, weight_decay: float = 1e-4, specific_rate: float = 0.5,
+                 seed: int = 0, threads: int | None = 1):
         if loss not in L.LOSSES:
             raise InputError(f"spider: loss must be one of {', '.join(L.LOSSES)}, got {loss!r}")
         for name, v in (("dim", dim), ("heads", heads), ("ffn", ffn), ("epochs", epochs), ("batch_size", batch_size)):
@@ -230,23 +239,10 @@ class ModelSpider:
             raise InputError(f"spider: specific_rate must be in [0, 1], got {specific_rate}")
         if not (isinstance(lr, int | float) and lr > 0 and isinstance(weight_decay, int | float) and weight_decay >= 0):
             raise InputError(f"spider: lr must be > 0 and weight_decay >= 0, got {lr!r} and {weight_decay!r}")
-        if feature_dims is not None and len(feature_dims) != len(self.models):
-            raise InputError(f"spider: feature_dims has {len(feature_dims)} entries for {len(self.models)} models")
-        dims = [None] * len(self.models) if feature_dims is None else feature_dims
-        self.feature_dims: list[int | None] = [None if d is None else int(d) for d in dims]
-        self.config = {"dim": int(dim), "heads": int(heads), "ffn": int(ffn), "loss": loss, "epochs": int(epochs),
-                       "batch_size": int(batch_size), "lr": float(lr), "weight_decay": float(weight_decay),
-                       "specific_rate": float(specific_rate), "seed": int(seed)}
-        self.threads = threads
-        self.specific_trained: set[int] = set()  # models whose specific projection saw training data
-        self.net: SpiderScorer | None = None
-        self.token_mean: np.ndarray | None = None
-        self.token_std: np.ndarray | None = None
-        self.report: dict = {}
-
-    def __repr__(self) -> str:
-        state = "fitted" if self.net is not None else "not fitted"
-        return f"ModelSpider({len(self.models)} models, loss={self.config['loss']!r}, {state})"
+        self.dim, self.heads, self.ffn, self.loss = int(dim), int(heads), int(ffn), loss
+        self.epochs, self.batch_size = int(epochs), int(batch_size)
+        self.lr, self.weight_decay, self.specific_rate = float(lr), float(weight_decay), float(specific_rate)
+        self.seed, self.threads = int(seed), threads
 
     # -- data preparation -----------------------------------------------------------------------------
 
@@ -271,26 +267,26 @@ class ModelSpider:
                     raise InputError(f"training task {t.name!r}: specific token of model {m} has {c.shape[0]} "
                                      f"classes, the task token {tok.shape[0]}")
 
-    def _infer_dims(self, tasks: Sequence[TrainingTask], first: int = 0) -> None:
-        """Feature dimensions of the models ``first``.. from their specific tokens (and note them as trained)."""
+    @staticmethod
+    def _infer_dims(tasks: Sequence[TrainingTask], names: Sequence[str], dims: list[int | None], trained: set[int],
+                    first: int = 0) -> None:
+        """Fill in ``dims``, the feature dimensions of the models ``first``.. from their specific tokens, and add
+        those models to ``trained``."""
         for t in tasks:
             for m, c in t.specific.items():
                 if int(m) < first:
                     continue
-                self.specific_trained.add(int(m))
+                trained.add(int(m))
                 d = int(np.asarray(c).shape[1])
-                if self.feature_dims[m] is None:
-                    self.feature_dims[m] = d
-                elif self.feature_dims[m] != d:
-                    raise InputError(f"spider: model {self.models[m]!r} has specific tokens of dimension "
-                                     f"{d} and {self.feature_dims[m]}")
+                if dims[m] is None:
+                    dims[m] = d
+                elif dims[m] != d:
+                    raise InputError(f"spider: model {names[m]!r} has specific tokens of dimension "
+                                     f"{d} and {dims[m]}")
 
-    def _standardise(self, token: np.ndarray) -> torch.Tensor:
-        assert self.token_mean is not None and self.token_std is not None
-        return torch.from_numpy(((token - self.token_mean) / self.token_std).astype(np.float32))
-
-    def _prepare(self, tasks: Sequence[TrainingTask]) -> list[dict]:
-        return [{"token": self._standardise(np.asarray(t.token, dtype=np.float64)),
+    @staticmethod
+    def _prepare(tasks: Sequence[TrainingTask], mean: np.ndarray, std: np.ndarray) -> list[dict]:
+        return [{"token": _standardise(np.asarray(t.token, dtype=np.float64), mean, std),
                  "sup": torch.tensor(np.asarray(t.supervision, dtype=np.float64), dtype=torch.float32),
                  "specific": {int(m): torch.from_numpy(np.asarray(c, dtype=np.float32)) for m, c in t.specific.items()}}
                 for t in tasks]
@@ -306,7 +302,7 @@ class ModelSpider:
         by_model: dict[int, list[int]] = {}
         for i, b in enumerate(batch):
             avail = [m for m in b["specific"] if m in position and str(m) in net.specific_proj]
-            if not avail or rng.random() >= self.config["specific_rate"]:
+            if not avail or rng.random() >= self.specific_rate:
                 continue
             for m in rng.choice(avail, int(rng.integers(1, len(avail) + 1)), replace=False).tolist():
                 by_model.setdefault(int(m), []).append(i)
@@ -328,16 +324,15 @@ class ModelSpider:
         return scores, mixed[used], used
 
     def _loss(self, loss_fn, scores: torch.Tensor, truth: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return loss_fn(scores, truth, gen) if self.config["loss"] == "listmle" else loss_fn(scores, truth)
+        return loss_fn(scores, truth, gen) if self.loss == "listmle" else loss_fn(scores, truth)
 
     def _train(self, net: SpiderScorer, data: list[dict], models: torch.Tensor, params: list[nn.Parameter],
                epochs: int, seed: int, after_step: Callable[[], None] | None = None) -> list[float]:
-        cfg = self.config
-        loss_fn = L.LOSSES[cfg["loss"]]
-        opt = torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        loss_fn = L.LOSSES[self.loss]
+        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         rng = np.random.default_rng(seed)
         gen = torch.Generator().manual_seed(seed)
-        bs = cfg["batch_size"]
+        bs = self.batch_size
         history = []
         net.train()
         for _ in range(epochs):
@@ -360,65 +355,75 @@ class ModelSpider:
         net.eval()
         return history
 
-    def fit(self, training_tasks: Sequence[TrainingTask]) -> ModelSpider:
-        """Learn tokens and scorer from sampled training tasks (equation 3); returns self."""
+    def fit(self, training_tasks: Sequence[TrainingTask], *, models: Sequence[str],
+            feature_dims: Sequence[int | None] | None = None) -> ModelSpider:
+        """Learn tokens and scorer from sampled training tasks (equation 3), whose supervision vectors follow
+        ``models`` (the zoo's names); ``feature_dims``: each model's feature dimension D_m (for its specific
+        projection), by default inferred from the specific tokens of the training tasks (a model never seen with
+        one cannot be re-ranked). Returns self."""
+        names = [str(m) for m in models]
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise InputError("spider: needs at least 2 distinct model names")
+        if feature_dims is not None and len(feature_dims) != len(names):
+            raise InputError(f"spider: feature_dims has {len(feature_dims)} entries for {len(names)} models")
+        given = [None] * len(names) if feature_dims is None else feature_dims
+        dims: list[int | None] = [None if d is None else int(d) for d in given]
         tasks = list(training_tasks)
-        self._check_tasks(tasks, len(self.models))
-        self.specific_trained = set()
-        self._infer_dims(tasks)
+        self._check_tasks(tasks, len(names))
+        trained: set[int] = set()
+        self._infer_dims(tasks, names, dims, trained)
         t0 = time.perf_counter()
-        cfg = self.config
         centres = np.concatenate([np.asarray(t.token, dtype=np.float64) for t in tasks])
-        self.token_mean = centres.mean(axis=0)
+        mean = centres.mean(axis=0)
         sd = centres.std(axis=0)
-        self.token_std = np.where(sd > 1e-12 * max(float(sd.max()), 1e-300), sd, 1.0)
+        std = np.where(sd > 1e-12 * max(float(sd.max()), 1e-300), sd, 1.0)
         with _torch_threads(self.threads), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg["seed"])
-            net = SpiderScorer(len(self.models), centres.shape[1], self.feature_dims, dim=cfg["dim"],
-                               heads=cfg["heads"], ffn=cfg["ffn"])
-            data = self._prepare(tasks)
-            losses = self._train(net, data, torch.arange(len(self.models)), list(net.parameters()), cfg["epochs"],
-                                 cfg["seed"])
-        self.net = net
-        self.report = {"n_tasks": len(tasks), "epochs": cfg["epochs"], "final_loss": losses[-1],
-                       "loss_curve": losses, "seconds": time.perf_counter() - t0}
+            torch.manual_seed(self.seed)
+            net = SpiderScorer(len(names), centres.shape[1], dims, dim=self.dim, heads=self.heads, ffn=self.ffn)
+            data = self._prepare(tasks, mean, std)
+            losses = self._train(net, data, torch.arange(len(names)), list(net.parameters()), self.epochs, self.seed)
+        self.models_, self.feature_dims_, self.specific_trained_ = names, dims, trained
+        self.token_mean_, self.token_std_, self.net_ = mean, std, net
+        self.report_ = {"n_tasks": len(tasks), "epochs": self.epochs, "final_loss": losses[-1],
+                        "loss_curve": losses, "seconds": time.perf_counter() - t0}
         return self
 
     # -- ranking ---------------------------------------------------------------------------------------
 
-    def _need_fit(self) -> SpiderScorer:
-        if self.net is None:
-            raise InputError("spider: not fitted yet (call fit or load)")
-        return self.net
-
-    def rank(self, task_token) -> np.ndarray:
-        """Scores [M] of every model for a task with encoder class centres ``task_token`` [C, G] (equation 5;
-        :func:`task_token`); higher = better. No forward pass of any zoo model."""
-        net = self._need_fit()
-        assert self.token_mean is not None
-        T = _as_token(task_token, "task token", self.token_mean.shape[0])
+    def predict(self, task_token) -> np.ndarray:
+        """Scores [M] of every model of ``models_`` for a task with encoder class centres ``task_token`` [C, G]
+        (equation 5; :func:`task_token`); higher = better. No forward pass of any zoo model."""
+        self._check_fitted()
+        net = self.net_
+        T = _as_token(task_token, "task token", self.token_mean_.shape[0])
         with torch.no_grad(), _torch_threads(self.threads):
-            tokens = net.general_tokens(self._standardise(T)).unsqueeze(0)
+            tokens = net.general_tokens(_standardise(T, self.token_mean_, self.token_std_)).unsqueeze(0)
             mask = torch.ones((1, T.shape[0]), dtype=torch.bool)
             # one model at a time: a model's score does not depend on the rest of the zoo, to the last bit
             # (so adding models leaves the old scores exactly as they were)
             return np.array([float(net.score(torch.tensor([m]), tokens, mask, shared=True)[0, 0])
-                             for m in range(len(self.models))])
+                             for m in range(len(self.models_))])
+
+    def score(self, task: TaskEvidence) -> np.ndarray:
+        """:meth:`predict` from the task's evidence: its task ``token``."""
+        self._check_fitted()
+        return self.predict(task.require("token", "spider"))
 
     def specific_scores(self, specific: Mapping[int, np.ndarray]) -> dict[int, float]:
         """Equation 6 with the PTM-specific token of each given model (index -> its specific centres [C, D_m],
         :func:`specific_token` of that model's features on the task)."""
-        net = self._need_fit()
+        self._check_fitted()
+        net = self.net_
         out: dict[int, float] = {}
         with torch.no_grad(), _torch_threads(self.threads):
             for m, c in specific.items():
                 m = int(m)
-                if not 0 <= m < len(self.models):
-                    raise InputError(f"spider: model index {m} out of range 0..{len(self.models) - 1}")
-                if str(m) not in net.specific_proj or m not in self.specific_trained:
-                    raise InputError(f"spider: no specific projection was learned for model {self.models[m]!r} "
+                if not 0 <= m < len(self.models_):
+                    raise InputError(f"spider: model index {m} out of range 0..{len(self.models_) - 1}")
+                if str(m) not in net.specific_proj or m not in self.specific_trained_:
+                    raise InputError(f"spider: no specific projection was learned for model {self.models_[m]!r} "
                                      f"(no training task carried its specific token)")
-                C = _as_token(c, f"specific token of {self.models[m]!r}", self.feature_dims[m])
+                C = _as_token(c, f"specific token of {self.models_[m]!r}", self.feature_dims_[m])
                 tok = net.specific_tokens(m, torch.from_numpy(C.astype(np.float32))).unsqueeze(0)
                 mask = torch.ones((1, C.shape[0]), dtype=torch.bool)
                 out[m] = float(net.score(torch.tensor([m]), tok, mask, shared=False)[0])
@@ -428,20 +433,20 @@ class ModelSpider:
                mode: str = "block") -> np.ndarray:
         """Re-ranking (section 4.4, appendix A.6) of the models in ``specific`` (index -> specific centres
         [C, D_m], typically the top-k of the coarse ranking) with their specific-token scores; the other models
-        keep their coarse scores (:meth:`rank`, or ``coarse``). ``mode="block"``: the re-scored models are ordered
+        keep their coarse scores (:meth:`predict`, or ``coarse``). ``mode="block"``: the re-scored models are ordered
         among themselves by their specific-token scores and stay ahead of the others (the top-k set of the coarse
         stage is kept; only its order is revised); ``mode="replace"``: their scores are replaced by the specific
         ones and everything is ranked together. Returns scores [M]."""
         if mode not in ("block", "replace"):
             raise InputError(f"spider: rerank mode must be 'block' or 'replace', got {mode!r}")
-        scores = self.rank(task_token) if coarse is None else np.array(coarse, dtype=np.float64)
-        if scores.shape != (len(self.models),) or not np.isfinite(scores).all():
-            raise InputError(f"spider: coarse scores must be {len(self.models)} finite numbers, got {scores.shape}")
+        scores = self.predict(task_token) if coarse is None else np.array(coarse, dtype=np.float64)
+        if scores.shape != (len(self.models_),) or not np.isfinite(scores).all():
+            raise InputError(f"spider: coarse scores must be {len(self.models_)} finite numbers, got {scores.shape}")
         return merge_specific(scores, self.specific_scores(specific), mode)
 
     def top_k(self, task_token, k: int) -> list[int]:
         """Indices of the k best models of the coarse ranking (best first)."""
-        s = self.rank(task_token)
+        s = self.predict(task_token)
         return [int(i) for i in np.argsort(-s, kind="stable")[: max(int(k), 0)]]
 
     # -- incremental zoo (appendix C.4) ---------------------------------------------------------------
@@ -454,11 +459,12 @@ class ModelSpider:
         all other parameters stay frozen, so the old models' scores are unchanged. ``exemplars``: use only
         that many training tasks, those whose supervision of the old models is closest (Euclidean, after
         min–max normalisation per task) to the mean over all tasks. Returns self."""
-        net = self._need_fit()
+        self._check_fitted()
+        net = self.net_
         names = [str(n) for n in names]
-        if not names or len(set(names)) != len(names) or set(names) & set(self.models):
+        if not names or len(set(names)) != len(names) or set(names) & set(self.models_):
             raise InputError("spider: add_models needs new, distinct model names")
-        n_old, n_new = len(self.models), len(self.models) + len(names)
+        n_old, n_new = len(self.models_), len(self.models_) + len(names)
         tasks = list(training_tasks)
         self._check_tasks(tasks, n_new)
         if feature_dims is not None and len(feature_dims) != len(names):
@@ -471,16 +477,15 @@ class ModelSpider:
             old = L.normalise_targets(torch.tensor(np.stack([np.asarray(t.supervision)[:n_old] for t in tasks])))
             dist = ((old - old.mean(0, keepdim=True)) ** 2).sum(1)
             tasks = [tasks[i] for i in np.argsort(dist.numpy(), kind="stable")[:exemplars]]
-        self.models += names
-        self.feature_dims += [None] * len(names) if feature_dims is None else [
+        self.models_ += names
+        self.feature_dims_ += [None] * len(names) if feature_dims is None else [
             None if d is None else int(d) for d in feature_dims]
-        self._infer_dims(tasks, first=n_old)
+        self._infer_dims(tasks, self.models_, self.feature_dims_, self.specific_trained_, first=n_old)
         t0 = time.perf_counter()
-        cfg = self.config
         with _torch_threads(self.threads), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg["seed"] + n_new)
-            fresh = SpiderScorer(len(names), net.task_proj.in_features, self.feature_dims[n_old:], dim=cfg["dim"],
-                                 heads=cfg["heads"], ffn=cfg["ffn"])
+            torch.manual_seed(self.seed + n_new)
+            fresh = SpiderScorer(len(names), net.task_proj.in_features, self.feature_dims_[n_old:], dim=self.dim,
+                                 heads=self.heads, ffn=self.ffn)
             for p in net.parameters():
                 p.requires_grad_(False)
             old_tokens = net.model_tokens.detach().clone()
@@ -494,11 +499,11 @@ class ModelSpider:
                 with torch.no_grad():
                     net.model_tokens[:n_old] = old_tokens
 
-            losses = self._train(net, self._prepare(tasks), torch.arange(n_new), params,
-                                 cfg["epochs"] if epochs is None else int(epochs), cfg["seed"] + n_new, restore)
+            losses = self._train(net, self._prepare(tasks, self.token_mean_, self.token_std_), torch.arange(n_new),
+                                 params, self.epochs if epochs is None else int(epochs), self.seed + n_new, restore)
             for p in net.parameters():
                 p.requires_grad_(True)
-        self.report["incremental"] = {"added": names, "n_tasks": len(tasks),
+        self.report_["incremental"] = {"added": names, "n_tasks": len(tasks),
                                       "final_loss": losses[-1] if losses else None,
                                       "seconds": time.perf_counter() - t0}
         return self
@@ -507,18 +512,18 @@ class ModelSpider:
 
     def save(self, path: str | Path) -> Path:
         """Write ``path/spider.json`` and ``path/spider.pt`` (tensors only); returns the directory."""
-        net = self._need_fit()
-        assert self.token_mean is not None and self.token_std is not None
+        self._check_fitted()
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        state["token_mean"] = torch.from_numpy(self.token_mean.copy())
-        state["token_std"] = torch.from_numpy(self.token_std.copy())
+        state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
+        state["token_mean"] = torch.from_numpy(self.token_mean_.copy())
+        state["token_std"] = torch.from_numpy(self.token_std_.copy())
         torch.save(state, root / "spider.pt")
-        meta = {"format": FORMAT, "version": VERSION, "models": self.models, "feature_dims": self.feature_dims,
-                "specific_trained": sorted(self.specific_trained),
-                "token_dim": int(self.token_mean.shape[0]), "config": self.config, "threads": self.threads,
-                "report": {k: v for k, v in self.report.items()}}
+        config = {k: v for k, v in self.get_params().items() if k != "threads"}
+        meta = {"format": FORMAT, "version": VERSION, "models": self.models_, "feature_dims": self.feature_dims_,
+                "specific_trained": sorted(self.specific_trained_),
+                "token_dim": int(self.token_mean_.shape[0]), "config": config, "threads": self.threads,
+                "report": dict(self.report_)}
         (root / "spider.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         return root
 
@@ -535,21 +540,19 @@ class ModelSpider:
             state = torch.load(root / "spider.pt", weights_only=True, map_location="cpu")
         except FileNotFoundError:
             raise InputError(f"{root}: spider.pt is missing") from None
-        cfg = meta["config"]
-        spider = cls(meta["models"], feature_dims=meta["feature_dims"], dim=cfg["dim"], heads=cfg["heads"],
-                     ffn=cfg["ffn"], loss=cfg["loss"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-                     lr=cfg["lr"], weight_decay=cfg["weight_decay"], specific_rate=cfg["specific_rate"],
-                     seed=cfg["seed"], threads=meta.get("threads", 1))
-        spider.specific_trained = {int(m) for m in meta.get("specific_trained", [])}
-        spider.token_mean = state.pop("token_mean").double().numpy()
-        spider.token_std = state.pop("token_std").double().numpy()
-        net = SpiderScorer(len(spider.models), int(meta["token_dim"]), spider.feature_dims, dim=cfg["dim"],
-                           heads=cfg["heads"], ffn=cfg["ffn"])
+        spider = cls(**meta["config"], threads=meta.get("threads", 1))
+        spider.models_ = [str(m) for m in meta["models"]]
+        spider.feature_dims_ = [None if d is None else int(d) for d in meta["feature_dims"]]
+        spider.specific_trained_ = {int(m) for m in meta.get("specific_trained", [])}
+        spider.token_mean_ = state.pop("token_mean").double().numpy()
+        spider.token_std_ = state.pop("token_std").double().numpy()
+        net = SpiderScorer(len(spider.models_), int(meta["token_dim"]), spider.feature_dims_, dim=spider.dim,
+                           heads=spider.heads, ffn=spider.ffn)
         try:
             net.load_state_dict(state)
         except RuntimeError as exc:
             raise InputError(f"{root}/spider.pt does not match spider.json: {exc}") from None
         net.eval()
-        spider.net = net
-        spider.report = meta.get("report", {})
+        spider.net_ = net
+        spider.report_ = meta.get("report", {})
         return spider

@@ -57,9 +57,9 @@ import numpy as np
 
 from zoorank import ranking as R
 from zoorank.errors import InputError
+from zoorank.metric_sets import SPIDER_SUPERVISION
 
 __all__ = [
-    "DEFAULT_METRICS",
     "ArrayHistory",
     "History",
     "Member",
@@ -73,8 +73,7 @@ __all__ = [
 ]
 
 #: The four metrics whose Copeland aggregate supervises Model Spider (appendix A.4).
-DEFAULT_METRICS = ("nce", "leep", "logme", "hscore")
-_KNOWN_METRICS = ("nce", "leep", "logme", "hscore")
+_KNOWN_METRICS = SPIDER_SUPERVISION
 _HSCORE_FORMS = ("auto", "raw", "shrinkage")
 
 
@@ -260,7 +259,7 @@ def token_mixtures(tasks: Sequence[TrainingTask], n: int, *, sources: tuple[int,
 
 
 class History(Protocol):
-    """What the bank reads: the harness's :class:`~zoorank.bench.harness.HistoryView` or an :class:`ArrayHistory`.
+    """What the bank reads: the harness's :class:`~zoorank.evaluation.HistoryView` or an :class:`ArrayHistory`.
 
     ``tasks``: the historical tasks it may read; ``features(model, task)`` -> (features [N, D], source logits
     [N, K] or None); ``labels(task)`` -> [N]; ``encoder_features(task)`` -> (features [N, G], labels [N]).
@@ -335,7 +334,7 @@ class SupervisionBank:
 
     def __init__(self, models: Sequence[str], universe: Iterable[str], *, n_tasks: int = 256,
                  sources: tuple[int, int] = (2, 4), classes_per_source: tuple[int, int] = (2, 6),
-                 per_class: int = 8, n_specific: int = 6, metrics: Sequence[str] = DEFAULT_METRICS,
+                 per_class: int = 8, n_specific: int = 6, metrics: Sequence[str] = SPIDER_SUPERVISION,
                  hscore_form: str = "auto", seed: int = 0):
         self.models = tuple(models)
         self.universe = tuple(sorted(set(universe)))

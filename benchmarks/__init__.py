@@ -1,0 +1,2 @@
+"""The studies behind docs/BENCHMARKS.md, run from the root of a clone as ``python -m benchmarks.<study>``
+(not installed with the package; nothing in ``zoorank`` imports them)."""

@@ -1,1 +1,0 @@
-"""Benchmarks: metric speed (``zoorank bench metrics``) and, later, ZooBench."""

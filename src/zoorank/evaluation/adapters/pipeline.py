@@ -1,0 +1,184 @@
+"""The end-to-end pipeline (:class:`zoorank.pipeline.Pipeline`) as a leave-one-target-out harness method.
+
+For a held-out target, the rankers are what ``zoorank fit`` makes of a knowledge base that holds the OTHER
+targets as ``zoorank rank --kb`` and ``zoorank kb record`` would have left them (the zoo, each task's counts,
+dataset card, proxy vector and task token, the metric scores of every model, the fine-tuned accuracies:
+:func:`zoorank.evaluation.history_kb.fill_kb`, read through the harness's leakage-checked history view), fitted by
+:func:`zoorank.pipeline.learn.fit_rankers` — the product as shipped, not the papers' harness variants. The fit of
+a fold is shared by the pipeline variants of a run; a variant without a part passes None for it. The pipeline then
+ranks the target through the harness's counted accessors: the proxy / general encoder passes, and forward passes
+of the top-K models only. A variant is skipped on a target when ``zoorank fit`` could not fit a part it uses.
+
+``seconds`` is the online time of the job (coarse ranking, metric choice, the metric's scores of the top K, the
+merge; a knowledge base keeps no model-specific features of past tasks, so the Spider ``zoorank fit`` makes has no
+specific projections and the top K are re-scored by the metric alone); the fits are offline work (``zoorank
+fit``, once for all later queries) and are kept out of it through ``context.offline_seconds``, like feature
+extraction is kept out of every method's seconds.
+
+Names: ``pipeline@k3``, ``pipeline@k5`` (in ``all``); ``pipeline:k0`` (coarse only), ``pipeline:all`` (the whole
+zoo in the fine stage), ``pipeline:no-labels@k5`` (label-free parts only: Fennec + the energy score),
+``pipeline:no-spider@k5``, ``pipeline:no-fennec@k5``, ``pipeline:no-metarank@k5`` (LogME instead of MetaRank's
+pick) as ablations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from zoorank.errors import InputError
+from zoorank.evaluation import MethodSkipped, TaskContext
+from zoorank.evaluation.registry import register_variants
+
+__all__ = ["ContextTask", "PipelineMethod", "fold_rankers", "rank_in_context", ]
+
+
+class ContextTask:
+    """A harness :class:`~zoorank.evaluation.TaskContext` as the pipeline's
+    :class:`~zoorank.pipeline.TaskSource` (every zoo forward pass goes through the counted accessor)."""
+
+    def __init__(self, context: TaskContext, models=None):
+        self.context = context
+        self.models = list(context.models if models is None else models)  # the rankers' order, when it differs
+
+    def labels(self) -> np.ndarray:
+        return np.asarray(self.context.labels())
+
+    def features(self, model: str):
+        return self.context.features(model)
+
+    def proxy_features(self) -> np.ndarray:
+        return self.context.proxy_features()
+
+    def encoder_features(self) -> np.ndarray:
+        return np.asarray(self.context.encoder_features()[0])
+
+    def task_meta(self) -> tuple[int, int]:
+        from zoorank.evaluation.adapters.fennec import _n_train
+
+        info = self.context.task_info
+        if info.n_classes is None:
+            raise MethodSkipped("pipeline: the target has no class count in tasks.csv")
+        return int(info.n_classes), int(_n_train(info))
+
+    def card(self) -> Any:
+        from zoorank.methods.metarank.cards import card_from_task_info
+
+        return card_from_task_info(self.context.task_info)
+
+
+class PipelineMethod:
+    """The pipeline on a harness benchmark (module doc)."""
+
+    def __init__(self, name: str, *, budget: int | str = 5, use_labels: bool = True, fennec: bool = True,
+                 spider: bool = True, metarank: bool = True):
+        if not (fennec or spider):
+            raise InputError(f"{name}: the pipeline needs Fennec or Spider for its coarse stage")
+        self.name = name
+        self.budget = budget
+        self.use_labels = use_labels
+        self.parts = {"fennec": fennec, "spider": spider and use_labels, "metarank": metarank and use_labels}
+        self.last = None  # the last PipelineResult (for reports)
+
+    def __repr__(self) -> str:
+        return f"PipelineMethod({self.name!r})"
+
+    def scores(self, task: str, context: TaskContext) -> np.ndarray:
+
+        if len(context.history.tasks) < 2:
+            raise MethodSkipped("pipeline needs at least 2 other targets to learn from")
+        rankers = context.offline(lambda: fold_rankers(context))
+        missing = [k for k, on in self.parts.items() if on and getattr(rankers, k) is None]
+        if missing:  # a variant is only measured with every part it names
+            why = "; ".join(f"{k}: {rankers.skipped.get(k, 'not fitted')}" for k in missing)
+            raise MethodSkipped(f"{self.name}: zoorank fit could not fit {', '.join(missing)} on the other targets "
+                                f"({why})")
+        parts = {k: (getattr(rankers, k) if on else None) for k, on in self.parts.items()}
+        self.last, scores = rank_in_context(rankers, context, budget=self.budget, use_labels=self.use_labels,
+                                            **parts)
+        return scores
+
+
+_ROWS: dict[tuple, tuple[Any, dict]] = {}
+_FOLDS: dict[tuple, Any] = {}
+
+
+class _HistoryBench:
+    """A history view seen as the (benchmark, provider) pair :func:`~zoorank.evaluation.history_kb.fill_kb` reads:
+    every read goes through the view, so the held-out target cannot leak into the knowledge base."""
+
+    def __init__(self, history: Any):
+        self._h = history
+        self.models, self.zoo, self.tasks = history.models, history.zoo, history.tasks
+        self.task_info = {t: history.task_info(t) for t in history.tasks}
+
+    def truth(self, task: str) -> np.ndarray:
+        return self._h.truth(task)
+
+
+def fold_rankers(context: TaskContext) -> Any:
+    """The rankers ``zoorank fit`` fits from a knowledge base of the fold's history (module doc); cached per run
+    (provider, zoo and held-out target), and each historical task's knowledge-base rows are computed once per run."""
+    import tempfile
+    from pathlib import Path
+
+    from zoorank.evaluation.history_kb import fill_kb
+    from zoorank.pipeline.learn import fit_rankers
+    from zoorank.store import KnowledgeBase
+
+    provider, hist = context.provider, context.history
+    run_key = (id(provider), tuple(hist.models), id(hist._bench))  # rows follow the benchmark's model order
+    key = (*run_key, tuple(hist.tasks), hist.held_out)
+    hit = _FOLDS.get(key)
+    if hit is not None and hit[0] is provider:
+        return hit[1]
+    rows = _ROWS.get(run_key)
+    if rows is None or rows[0] is not provider:
+        _ROWS.clear()
+        rows = _ROWS[run_key] = (provider, {})
+    view = _HistoryBench(hist)
+    with tempfile.TemporaryDirectory() as tmp, KnowledgeBase(Path(tmp) / "kb.sqlite") as kb:
+        fill_kb(kb, view, hist, list(hist.tasks), cache=rows[1])
+        rankers = fit_rankers(kb)
+    rankers.info.update(held_out=hist.held_out, history=list(hist.tasks))
+    if len(_FOLDS) > 4:
+        _FOLDS.clear()
+    _FOLDS[key] = (provider, rankers)  # the provider is kept alive: its id stays unique
+    return rankers
+
+
+_FITTED = object()
+
+
+def rank_in_context(rankers: Any, context: TaskContext, *, budget: int | str, use_labels: bool = True,
+                    metrics: Any = None, fennec: Any = _FITTED, spider: Any = _FITTED, metarank: Any = _FITTED
+                    ) -> tuple[Any, np.ndarray]:
+    """Run the pipeline with fitted ``rankers`` on a harness target: (the PipelineResult, its scores in the
+    context's model order). ``fennec`` / ``spider`` / ``metarank``: override a part (None = leave it out)."""
+    from zoorank.pipeline import Pipeline
+
+    unknown = sorted(set(context.models) ^ set(rankers.models))
+    if unknown:
+        raise InputError(f"the rankers were fitted on another zoo (models not in both: {', '.join(unknown[:5])})")
+    parts = {"fennec": fennec, "spider": spider, "metarank": metarank}
+    parts = {k: (getattr(rankers, k) if v is _FITTED else v) for k, v in parts.items()}
+    pipe = Pipeline(rankers.models, budget=budget, metrics=metrics, **parts)
+    result = pipe.run(ContextTask(context, rankers.models), use_labels=use_labels)
+    where = {m: i for i, m in enumerate(rankers.models)}
+    return result, np.asarray(result.scores)[[where[m] for m in context.models]]
+
+
+@register_variants
+def _variants() -> dict[str, Callable[[], PipelineMethod]]:
+    return {
+        "pipeline@k3": lambda: PipelineMethod("pipeline@k3", budget=3),
+        "pipeline@k5": lambda: PipelineMethod("pipeline@k5", budget=5),
+        "pipeline:k0": lambda: PipelineMethod("pipeline:k0", budget=0),
+        "pipeline:all": lambda: PipelineMethod("pipeline:all", budget="all"),
+        "pipeline:no-labels@k5": lambda: PipelineMethod("pipeline:no-labels@k5", use_labels=False),
+        "pipeline:no-spider@k5": lambda: PipelineMethod("pipeline:no-spider@k5", spider=False),
+        "pipeline:no-fennec@k5": lambda: PipelineMethod("pipeline:no-fennec@k5", fennec=False),
+        "pipeline:no-metarank@k5": lambda: PipelineMethod("pipeline:no-metarank@k5", metarank=False),
+    }

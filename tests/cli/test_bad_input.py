@@ -1,0 +1,143 @@
+"""Bad input to the command line, tried as a new user would: every case ends in one line naming the problem and
+the mend, exit code 1 or 2, and nothing written that was not asked for.
+
+One matrix: (case, command, expected message). Each command runs through click's runner in a fresh folder
+holding a tiny image dataset, an empty zoo file and nothing else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from zoorank.cli import cli
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (data / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(data / c / f"{i}.png")
+    (tmp_path / "zoo.yaml").write_text("models: []\n")
+    (tmp_path / "broken.yaml").write_text("models:\n  - timm:resnet18\n   bad: [\n")
+    (tmp_path / "broken.json").write_text('{"models": [\n  "timm:resnet18",\n]}\n')
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+#: (case, arguments, a piece of the one-line message that names the problem and the mend)
+MATRIX = [
+    ("accuracy above 1", ["kb", "record", "m", "t", "--kind", "finetune_acc", "--value", "2.0", "--kb", "kb.sqlite"],
+     "outside [0, 1]: finetune_acc is a fraction"),
+    ("negative accuracy", ["kb", "record", "m", "t", "--kind", "finetune_acc", "--value", "-1", "--kb", "kb.sqlite"],
+     "outside [0, 1]"),
+    ("accuracy as a percentage", ["kb", "record", "m", "t", "--kind", "linear_probe_acc", "--value", "87", "--kb",
+                                  "kb.sqlite"], "if 87 is a percentage, record 0.87"),
+    ("budget not a number", ["rank", "--zoo", "zoo.yaml", "--data", "data", "--budget", "abc"],
+     "Invalid value for '--budget': budget must be a number of models or 'all', got 'abc'"),
+    ("negative budget", ["rank", "--zoo", "zoo.yaml", "--data", "data", "--budget", "-1"],
+     "Invalid value for '--budget'"),
+    ("probe of 0 images", ["rank", "--zoo", "zoo.yaml", "--data", "data", "--probe", "0"],
+     "Invalid value for '--probe': 0 is not in the range x>=1"),
+    ("negative probe", ["score", "--zoo", "zoo.yaml", "--data", "data", "--probe", "-5"],
+     "Invalid value for '--probe': -5 is not in the range x>=1"),
+    ("fit from a knowledge base that does not exist", ["fit", "--kb", "typo.sqlite", "--out", "rankers"],
+     "knowledge base typo.sqlite does not exist: record results into it first"),
+    ("matrix of a missing knowledge base", ["kb", "matrix", "--kind", "finetune_acc", "--kb", "typo.sqlite"],
+     "knowledge base typo.sqlite does not exist"),
+    ("YAML syntax error", ["zoo", "list", "broken.yaml"],
+     "zoo file 'broken.yaml' is not valid YAML: mapping values are not allowed here at line 3, column 7"),
+    ("JSON syntax error", ["zoo", "list", "broken.json"], "is not valid JSON: Expecting value at line 3, column 1"),
+    ("batch of 0 images", ["extract", "--zoo", "zoo.yaml", "--data", "data", "--batch-size", "0"],
+     "Invalid value for '--batch-size': 0 is not in the range x>=1"),
+]
+
+
+def _truncate(path, size=5000):
+    path.write_bytes(path.read_bytes()[:size])
+
+
+def _random_bytes(path):
+    path.write_bytes(np.random.default_rng(1).integers(0, 256, path.stat().st_size, dtype=np.uint8).tobytes())
+
+
+def _flip_a_bit(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+#: damaged fitted rankers (written by ``zoorank fit``, then damaged on disk): (case, file, damage)
+DAMAGED = [
+    ("truncated fennec.npz", "fennec.npz", _truncate),
+    ("random bytes over spider.json", "spider/spider.json", _random_bytes),
+    ("a bit flipped in metarank.npz", "metarank.npz", _flip_a_bit),
+    ("a ranker file deleted", "spider/spider.pt", lambda p: p.unlink()),
+    ("random bytes over the manifest", "rankers.json", _random_bytes),
+]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """The committed demo rankers saved again by zoorank's own writer (with its checksums)."""
+    from zoorank.pipeline.learn import Rankers
+
+    out = tmp_path_factory.mktemp("fitted") / "rankers"
+    Rankers.load("benchmarks/zoobench/demo").save(out)
+    return out
+
+
+@pytest.mark.parametrize(("case", "rel", "damage"), DAMAGED, ids=[d[0] for d in DAMAGED])
+def test_damaged_rankers_are_named_with_the_mend(fitted, tmp_path, case, rel, damage):
+    import shutil
+
+    rankers = tmp_path / "rankers"
+    shutil.copytree(fitted, rankers)
+    damage(rankers / rel)
+    res = CliRunner().invoke(cli, ["explain", "some-model", "--rankers", str(rankers)])
+    assert res.exit_code == 1, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    text = " ".join(res.output.split())
+    assert rel in text and "run `zoorank fit` again" in text, text
+
+
+@pytest.mark.parametrize(("case", "argv", "message"), MATRIX, ids=[m[0] for m in MATRIX])
+def test_bad_input_ends_in_one_clear_line(folder, case, argv, message):
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    res = CliRunner().invoke(cli, argv)
+    assert res.exit_code in (1, 2), (case, res.exit_code, res.output)
+    assert res.exception is None or isinstance(res.exception, SystemExit), (case, repr(res.exception))
+    assert message in " ".join(res.output.split()), (case, res.output)
+    assert "Traceback" not in res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip() and not ln.startswith(("Usage:", "Try "))]
+    assert len(lines) == 1, (case, res.output)
+    after = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    assert [p for p in after if p not in before] == []  # nothing written
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("z.yaml", "# my zoo\nmodels:\n  # the baseline\n  - timm:resnet18   # small\n"),
+    ("e.yaml", "models: []  # none yet\n"),
+    ("t.toml", "# my zoo\n[[models]]\nname = \"a\"  # the baseline\nsource = \"timm\"\nref = \"resnet18\"\n"),
+])
+def test_zoo_add_keeps_the_users_text(tmp_path, name, text):
+    from zoorank.zoo import load_zoo
+
+    path = tmp_path / name
+    path.write_text(text)
+    before = [s.name for s in load_zoo(path)]
+    res = CliRunner().invoke(cli, ["zoo", "add", str(path), "timm:convnext_atto", "--no-pretrained"])
+    assert res.exit_code == 0, res.output
+    after = path.read_text()
+    comments = [ln.partition("#")[2] for ln in text.splitlines() if "#" in ln]
+    assert all(c in after for c in comments), after
+    if not text.startswith("models: []"):
+        assert after.startswith(text)  # the user's text is kept as it was, the new entry after it
+    specs = load_zoo(path)
+    assert [s.name for s in specs] == [*before, "convnext_atto"] and specs[-1].pretrained is False

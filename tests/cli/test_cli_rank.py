@@ -1,0 +1,100 @@
+"""The learning loop end to end, offline: score and rank tasks into a knowledge base, record fine-tuned
+accuracies, ``zoorank fit`` the rankers from it, then ``zoorank rank`` a new task with a budget."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from zoorank.cli import cli
+from zoorank.zoo import ModelSpec, offline_mobilenet_v2_spec, save_zoo
+
+TIMM = ["resnet18", "mobilenetv3_small_050", "convnext_atto"]
+TASKS = {"low": (0, 1, 2), "high": (7, 8, 9), "mid": (3, 4, 5, 6), "new": (1, 5, 9)}
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def payload(output: str):
+    return json.loads(output[output.index("{"):])
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("loop")
+    d = load_digits()
+    folders = {}
+    for name, digits in TASKS.items():
+        for k in digits:
+            (root / name / f"digit{k}").mkdir(parents=True)
+            for i, j in enumerate(np.flatnonzero(d.target == k)[:10]):
+                Image.fromarray((d.images[j] * 255 / 16).astype(np.uint8)).resize((32, 32)).save(
+                    root / name / f"digit{k}" / f"{i}.png")
+        folders[name] = root / name
+    specs = [offline_mobilenet_v2_spec(input_size=32)] + [
+        ModelSpec(name=n, source="timm", ref=n, pretrained=False, input_size=32, seed=i) for i, n in enumerate(TIMM)]
+    return root, folders, save_zoo(specs, root / "zoo.yaml")
+
+
+def test_fit_from_the_knowledge_base_then_rank_with_a_budget(setup, monkeypatch):
+    root, folders, zoo = setup
+    monkeypatch.setenv("ZOORANK_CACHE", str(root / "zoorank-cache"))
+    kb, cache, rankers = root / "kb.sqlite", root / "cache", root / "rankers"
+    models = ["mobilenet_v2-imagenet", *TIMM]
+    missing = run("fit", "--kb", kb, "--out", rankers)  # no knowledge base yet: nothing is created
+    assert missing.exit_code != 0 and "does not exist" in missing.output and not kb.exists()
+    run("kb", "record", "mobilenet_v2-imagenet", "low", "--kind", "metric:logme", "--value", "1.0", "--kb", kb)
+    empty = run("fit", "--kb", kb, "--out", rankers)  # one model recorded: a clear message
+    assert empty.exit_code != 0 and "record results of at least 2" in empty.output
+    for t, name in enumerate(("low", "high", "mid")):
+        r = run("score", "--zoo", zoo, "--data", folders[name], "--cache", cache, "--metric",
+                "fda,nce,leep,logme,hscore,sfda", "--kb", kb, "--task", name)
+        assert r.exit_code == 0, r.output
+        # no rankers yet: every model runs, and the task's proxy vector, task token and card are recorded
+        r = run("rank", "--zoo", zoo, "--data", folders[name], "--cache", cache, "--kb", kb, "--task", name,
+                "--rankers", root / "none", "--json")
+        assert r.exit_code != 0 and "zoorank fit" in r.output  # an explicit --rankers that does not exist
+        r = run("rank", "--zoo", zoo, "--data", folders[name], "--cache", cache, "--kb", kb, "--task", name, "--json",
+                "--description", f"handwritten digits {TASKS[name]}")
+        assert r.exit_code == 0, r.output
+        for i, m in enumerate(models):  # the user fine-tuned every model and records the truth
+            acc = 0.9 - 0.1 * ((i + t) % 4)
+            assert run("kb", "record", m, name, "--kind", "finetune_acc", "--value", acc, "--kb", kb).exit_code == 0
+    fitted = run("fit", "--kb", kb, "--out", rankers, "--json")
+    assert fitted.exit_code == 0, fitted.output
+    info = payload(fitted.output)
+    assert info["skipped"] == {} and info["models"] == 4
+    assert info["info"]["fennec"]["tasks"] == 3 and info["info"]["spider"]["tasks"] == 3
+    out = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers, "--budget", 2,
+              "--json", "--report", root / "report.html")
+    assert out.exit_code == 0, out.output
+    res = payload(out.output)
+    assert res["forward_passes"] == 2 and res["budget"] == 2
+    assert sorted(r["model"] for r in res["ranking"]) == sorted(models)
+    assert {s["name"] for s in res["stages"]} == {"coarse", "metric choice", "fine", "merge"}
+    ran = [r for r in res["ranking"] if r.get("fine:metric") is not None]
+    assert len(ran) == 2 and [r["rank"] for r in ran] == [1, 2]
+    assert res["metric"] is not None and res["labels_used"]
+    assert (root / "report.html").is_file()
+    coarse = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers,
+                 "--budget", 0, "--no-labels", "--json")
+    res0 = payload(coarse.output)
+    assert res0["forward_passes"] == 0 and not res0["labels_used"]
+    assert all("coarse:spider" not in r for r in res0["ranking"])  # Spider needs labels
+    table = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers,
+                "--budget", "all")
+    assert table.exit_code == 0 and "forward passes" in table.output and "total" in table.output
+    chart = run("explain", "mobilenet_v2-imagenet", "--kb", kb, "--rankers", rankers, "--clusters", 3,
+                "--compare", "resnet18", "--out", root / "chart", "--json")
+    assert chart.exit_code == 0, chart.output
+    got = payload(chart.output)
+    assert set(got["affinities"]) == {"mobilenet_v2-imagenet", "resnet18"} and len(set(got["clusters"].values())) == 3
+    assert (root / "chart.png").stat().st_size > 5000 and (root / "chart.svg").is_file()
+    assert "fewer than 3" not in chart.output
