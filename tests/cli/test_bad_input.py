@@ -26,6 +26,13 @@ def folder(tmp_path, monkeypatch):
     (tmp_path / "zoo.yaml").write_text("models: []\n")
     (tmp_path / "broken.yaml").write_text("models:\n  - timm:resnet18\n   bad: [\n")
     (tmp_path / "broken.json").write_text('{"models": [\n  "timm:resnet18",\n]}\n')
+    (tmp_path / "garbage.npy").write_bytes(np.random.default_rng(2).integers(0, 256, 300, dtype=np.uint8).tobytes())
+    custom = tmp_path / "custom-hf"  # a Hugging Face model directory whose config asks for its own code
+    custom.mkdir()
+    (custom / "config.json").write_text('{"model_type": "xcustom", "auto_map": '
+                                        '{"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel"}}')
+    (tmp_path / "hf.yaml").write_text("models:\n  - name: custom\n    source: hf\n    ref: ./custom-hf\n")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -53,6 +60,10 @@ MATRIX = [
     ("YAML syntax error", ["zoo", "list", "broken.yaml"],
      "zoo file 'broken.yaml' is not valid YAML: mapping values are not allowed here at line 3, column 7"),
     ("JSON syntax error", ["zoo", "list", "broken.json"], "is not valid JSON: Expecting value at line 3, column 1"),
+    ("garbage .npy", ["metrics", "score", "--features", "garbage.npy", "--labels", "garbage.npy"],
+     "cannot read garbage.npy: not a numeric NumPy array file"),
+    ("HF model with custom code", ["zoo", "show", "hf.yaml", "custom"],
+     "runs custom code from its repository; if you trust it, set 'trust: true' on it in the zoo file"),
     ("batch of 0 images", ["extract", "--zoo", "zoo.yaml", "--data", "data", "--batch-size", "0"],
      "Invalid value for '--batch-size': 0 is not in the range x>=1"),
 ]
@@ -141,3 +152,16 @@ def test_zoo_add_keeps_the_users_text(tmp_path, name, text):
         assert after.startswith(text)  # the user's text is kept as it was, the new entry after it
     specs = load_zoo(path)
     assert [s.name for s in specs] == [*before, "convnext_atto"] and specs[-1].pretrained is False
+
+
+def test_a_relative_hf_directory_is_read_from_the_zoo_files_folder(folder, tmp_path, monkeypatch):
+    """``ref: ./custom-hf`` in a zoo file means the folder beside that file, wherever the command runs."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    res = CliRunner().invoke(cli, ["zoo", "show", str(folder / "hf.yaml"), "custom"])
+    assert res.exit_code == 1 and "runs custom code" in res.output, res.output  # found, then refused
+    from zoorank.zoo import load_zoo
+
+    (spec,) = load_zoo(folder / "hf.yaml")
+    assert spec.ref == str(folder / "custom-hf")

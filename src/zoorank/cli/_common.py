@@ -40,6 +40,10 @@ def load_array(path: str | None, what: str) -> np.ndarray | None:
     except click.BadParameter:
         raise
     except Exception as exc:
+        if p.suffix in {".npy", ".npz"}:  # numpy's complaint about pickles says nothing useful here
+            raise click.BadParameter(f"cannot read {p}: not a numeric NumPy array file (damaged, or holding "
+                                     f"Python objects); save a float or integer array with numpy.save",
+                                     param_hint=what) from exc
         raise click.BadParameter(f"cannot read {p}: {exc}", param_hint=what) from exc
     raise click.BadParameter(f"{p}: unsupported file type (use .npy, .npz, .csv or .txt)", param_hint=what)
 

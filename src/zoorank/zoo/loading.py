@@ -230,6 +230,9 @@ def _fetch(spec: ModelSpec, hub: str, hint: str, fn: Callable[[], T]) -> T:
         if _is_fetch_error(exc):
             raise InputError(f"model {spec.name!r} could not be fetched from {hub} ({_first_line(exc, 160)}); "
                              f"to use a local copy, {hint}") from exc
+        if "trust_remote_code" in str(exc) or "custom code" in str(exc):
+            raise InputError(f"model {spec.name!r}: {spec} runs custom code from its repository; if you trust it, "
+                             f"set 'trust: true' on it in the zoo file (zoorank zoo add ... --trust)") from exc
         raise InputError(f"model {spec.name!r}: could not build {spec}: {_first_line(exc)}") from exc
 
 

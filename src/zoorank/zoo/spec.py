@@ -187,7 +187,7 @@ class ModelSpec:
             data["input_size"] = tuple(data["input_size"])
         data.setdefault("name", default_name(data["source"], data["ref"]))
         if base_dir is not None:
-            if data["source"] == "local":
+            if data["source"] == "local" or _is_hf_path(data["source"], data["ref"]):
                 data["ref"] = _resolve_path(data["ref"], base_dir)
             if isinstance(data.get("weights"), str) and is_weight_file(data["weights"]):
                 data["weights"] = _resolve_path(data["weights"], base_dir)
@@ -240,6 +240,11 @@ def _check_input_size(value: Any, who: str) -> int | tuple[int, ...] | None:
     return value
 
 
+def _is_hf_path(source: str, ref: object) -> bool:
+    """A Hugging Face ref that names a local directory (``./model``, ``../m``, ``/abs``, ``~/m``), not a hub id."""
+    return source == "hf" and isinstance(ref, str) and ref.startswith(("/", ".", "~"))
+
+
 def _resolve_path(value: str, base_dir: Path) -> str:
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else (base_dir / path))
@@ -264,7 +269,7 @@ def specs_from_entries(entries: Any, *, where: str = "zoo", base_dir: Path | Non
                 spec = ModelSpec.parse(entry)
             except InputError as exc:
                 raise InputError(f"{where}: models[{i}]: {exc}") from None
-            if spec.source == "local" and base_dir is not None:
+            if base_dir is not None and (spec.source == "local" or _is_hf_path(spec.source, spec.ref)):
                 spec.ref = _resolve_path(spec.ref, base_dir)
         else:
             spec = ModelSpec.from_mapping(entry, where=f"{where}: models[{i}]", base_dir=base_dir)
