@@ -33,6 +33,13 @@ def folder(tmp_path, monkeypatch):
                                         '{"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel"}}')
     (tmp_path / "hf.yaml").write_text("models:\n  - name: custom\n    source: hf\n    ref: ./custom-hf\n")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "notamodel.txt").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (tmp_path / "weights-dir").mkdir()
+    (tmp_path / "w.yaml").write_text("models:\n"
+                                     "  - {name: text, source: timm, ref: resnet18, weights: ./notamodel.txt}\n"
+                                     "  - {name: textlocal, source: local, ref: notamodel.txt}\n"
+                                     "  - {name: folder, source: timm, ref: resnet18, weights: weights-dir/}\n"
+                                     "  - {name: gone, source: timm, ref: resnet18, weights: gone.pth}\n")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -64,6 +71,13 @@ MATRIX = [
      "cannot read garbage.npy: not a numeric NumPy array file"),
     ("HF model with custom code", ["zoo", "show", "hf.yaml", "custom"],
      "runs custom code from its repository; if you trust it, set 'trust: true' on it in the zoo file"),
+    ("a text file as weights", ["zoo", "show", "w.yaml", "text"],
+     "weights file notamodel.txt is not a model file (not written by torch.save, torch.jit.save or safetensors)"),
+    ("a text file as a local model", ["zoo", "show", "w.yaml", "textlocal"],
+     "file notamodel.txt is not a model file"),
+    ("a folder as weights", ["zoo", "show", "w.yaml", "folder"], "is a folder, not a file; give the file in it"),
+    ("missing weights", ["zoo", "show", "w.yaml", "gone"],
+     "does not exist (relative paths are read from the zoo file's folder)"),
     ("batch of 0 images", ["extract", "--zoo", "zoo.yaml", "--data", "data", "--batch-size", "0"],
      "Invalid value for '--batch-size': 0 is not in the range x>=1"),
 ]

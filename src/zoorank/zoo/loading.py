@@ -283,10 +283,27 @@ def _unwrap_state_dict(obj: Any) -> dict[str, torch.Tensor] | None:
     return None
 
 
+def _check_model_file(spec: ModelSpec, path: Path, what: str) -> None:
+    """One clear line when ``path`` cannot be a model file: missing, a folder, or not a torch.save / TorchScript /
+    safetensors file at all (a text file, say), before any parser sees it."""
+    if path.is_dir():
+        raise InputError(f"model {spec.name!r}: {what} {str(path)!r} is a folder, not a file; give the file in it "
+                         f"(a state dict saved by torch.save or safetensors)")
+    if not path.is_file():
+        raise InputError(f"model {spec.name!r}: {what} {str(path)!r} does not exist (relative paths are read from "
+                         f"the zoo file's folder)")
+    if path.suffix.lower() == ".safetensors":
+        return
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if not (magic.startswith(b"\x80") or magic == b"PK"):  # a pickle (torch.save, legacy) or a zip archive
+        raise InputError(f"model {spec.name!r}: {what} {path.name} is not a model file (not written by torch.save, "
+                         f"torch.jit.save or safetensors); give a state dict saved with torch.save or safetensors")
+
+
 def _read_weights(spec: ModelSpec, path: Path) -> dict[str, torch.Tensor]:
     """Read a state dict safely (safetensors or ``torch.load(weights_only=True)``)."""
-    if not path.is_file():
-        raise InputError(f"model {spec.name!r}: weights file {str(path)!r} does not exist")
+    _check_model_file(spec, path, "weights file")
     kind = _file_kind(path)
     if kind == "torchscript":
         raise InputError(f"model {spec.name!r}: {path.name} is a TorchScript file, not a state dict; "
@@ -533,8 +550,7 @@ def _split_arch(spec: ModelSpec, arch: str) -> tuple[str | None, str]:
 
 def _load_local(spec: ModelSpec) -> _Built:
     path = Path(spec.ref).expanduser()
-    if not path.is_file():
-        raise InputError(f"model {spec.name!r}: file {str(path)!r} does not exist")
+    _check_model_file(spec, path, "file")
     kind = _file_kind(path)
     if kind == "torchscript":
         if not spec.trust:
