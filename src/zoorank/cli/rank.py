@@ -12,7 +12,7 @@ from zoorank.cli._common import console, err_console, fmt, print_json, print_tab
 from zoorank.errors import InputError
 
 
-def _budget_option(param, value):
+def _budget_option(_ctx, param, value):
     from zoorank.pipeline import parse_budget
 
     try:
@@ -53,7 +53,7 @@ def fit(kb_path, out_dir, as_json) -> None:
 @click.option("--zoo", "zoo_file", required=True, type=click.Path(), help="Zoo file (YAML/TOML).")
 @click.option("--data", "data_path", required=True, type=click.Path(),
               help="Image folder, unlabelled folder, CSV (path,label) or a Hugging Face dataset on disk.")
-@click.option("--budget", default="5", show_default=True, callback=lambda _ctx, param, v: _budget_option(param, v),
+@click.option("--budget", default="5", show_default=True, callback=_budget_option,
               help="How many models run (forward passes): a number, 0 (coarse ranking only) or 'all'.")
 @click.option("--no-labels", is_flag=True, help="Use only the label-free parts (Fennec, the energy score).")
 @click.option("--rankers", "rankers_dir", type=click.Path(file_okay=False), default=None,

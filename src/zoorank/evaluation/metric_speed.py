@@ -102,10 +102,14 @@ SCALING_GRID = {
 }
 
 
+def _grid_beyond(sizes: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """The sizes of :data:`SCALING_GRID` not already among ``sizes``."""
+    return sorted({g for axis in SCALING_GRID.values() for g in axis} - set(sizes))
+
+
 def n_jobs(names: list[str], sizes: list[tuple[int, int, int]], scaling: bool) -> int:
     """How many measurements :func:`measure_all` makes."""
-    extra = len(sorted({g for axis in SCALING_GRID.values() for g in axis} - set(sizes))) if scaling else 0
-    return len(names) * (len(sizes) + extra)
+    return len(names) * (len(sizes) + (len(_grid_beyond(sizes)) if scaling else 0))
 
 
 def measure_all(names: list[str], sizes: list[tuple[int, int, int]], *, repeat: int = 3, scaling: bool = False,
@@ -114,10 +118,7 @@ def measure_all(names: list[str], sizes: list[tuple[int, int, int]], *, repeat: 
     :data:`SCALING_GRID` (one call each) with the fitted growth exponents. ``on_job(name, n, d, c, error)`` is
     called after each measurement (``error``: None or the exception of a metric that failed)."""
     jobs = [(name, sz) for sz in sizes for name in names]
-    grid_jobs = []
-    if scaling:
-        grid = sorted({g for axis in SCALING_GRID.values() for g in axis} - set(sizes))
-        grid_jobs = [(name, g) for g in grid for name in names]
+    grid_jobs = [(name, g) for g in _grid_beyond(sizes) for name in names] if scaling else []
     measured: dict[tuple, Timing] = {}
     timings: list[Timing] = []
     for name, (n, d, c) in jobs + grid_jobs:

@@ -102,7 +102,7 @@ class Rankers:
             raise InputError(f"{path}: the manifest lacks its model list or names unknown rankers")
         recorded = manifest.get("sha256")
         if recorded is not None:  # manifests written before checksums were kept are read as they are
-            actual = _checksums(d, files.values(), missing_ok=True)
+            actual = _checksums(d, files.values())
             for rel, sha in sorted(dict(recorded).items()):
                 if actual.get(rel) is None:
                     raise InputError(f"{d / rel} is missing (named by {path}): run `zoorank fit` again")
@@ -123,21 +123,17 @@ class Rankers:
                    dict(manifest.get("skipped", {})), dict(manifest.get("info", {})))
 
 
-def _checksums(directory: Path, entries, *, missing_ok: bool = False) -> dict[str, str]:
-    """SHA-256 of every file of the fitted rankers (a ranker is one file or a folder of files), by path relative
-    to ``directory``."""
-    import hashlib
+def _checksums(directory: Path, entries) -> dict[str, str]:
+    """SHA-256 of every file there is of the fitted rankers (a ranker is one file or a folder of files), by path
+    relative to ``directory``."""
+    from zoorank.zoo.identity import file_digest
 
     out: dict[str, str] = {}
     for entry in entries:
         root = directory / entry
-        found = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for f in found:
-            if not f.exists():
-                if missing_ok:
-                    continue
-                raise InputError(f"{f} is missing")
-            out[f.relative_to(directory).as_posix()] = hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]:
+            if f.is_file():
+                out[f.relative_to(directory).as_posix()] = file_digest(f)
     return out
 
 
