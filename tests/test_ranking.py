@@ -137,3 +137,58 @@ def test_pearson_of_tiny_and_huge_scores():
     assert abs(expected) < 0.5
     assert R.pearson(p * 1e-170, t) == pytest.approx(expected)
     assert R.pearson(p * 1e160, t) == pytest.approx(expected)
+
+
+# -- ties up to rounding -------------------------------------------------------------------------------------------
+
+
+def test_snap_ties_merges_rounding_level_differences_only():
+    s = np.array([9.0, 8.999999999999998, 9.000000000000004, 3.0, 3.0 + 1e-6, -1.0])
+    out = R.snap_ties(s)
+    assert out[0] == out[1] == out[2] == 9.000000000000004  # the group's largest
+    assert out[3] == 3.0 and out[4] == 3.0 + 1e-6 and out[5] == -1.0  # real differences stay
+    assert R.snap_ties(s, rtol=0) is not s and np.array_equal(R.snap_ties(s, rtol=0), s)
+
+
+def test_snap_ties_is_relative_to_the_vector_scale_and_chains():
+    s = np.array([1e12, 1e12 + 1.0, 5.0])  # 1.0 is 1e-12 of the scale: a tie
+    assert R.snap_ties(s)[0] == R.snap_ties(s)[1]
+    chain = np.array([1.0, 1.0 + 6e-10, 1.0 + 1.2e-9, 1.0 + 1.8e-9])  # each step below 1e-9·max
+    assert len(set(R.snap_ties(chain))) == 1
+    assert np.array_equal(R.snap_ties(np.array([[1.0, 1.0 + 1e-12], [2.0, 3.0]])), [[1.0 + 1e-12] * 2, [2.0, 3.0]])
+
+
+def test_snap_ties_leaves_non_finite_alone():
+    out = R.snap_ties(np.array([np.nan, 1.0, 1.0 + 1e-13, np.inf]))
+    assert np.isnan(out[0]) and out[1] == out[2] and out[3] == np.inf
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=2, max_size=30), st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_rank_statistics_ignore_rounding_noise(values, seed):
+    """Noise of a few ulps on the scores never changes any rank statistic or order (the cross-machine case)."""
+    s = np.asarray(values, dtype=np.float64)
+    truth = np.random.default_rng(seed).random(s.size)
+    noisy = s * (1.0 + np.random.default_rng(seed + 1).integers(-4, 5, s.size) * np.finfo(float).eps)
+    for f in (R.weighted_tau, R.kendall_tau, R.spearman, R.top1_regret):
+        assert f(noisy, truth) == pytest.approx(f(s, truth), abs=1e-12), f.__name__
+    assert np.array_equal(R.best_first(noisy), R.best_first(s))
+    assert np.array_equal(R.copeland([noisy, truth]), R.copeland([s, truth]))
+
+
+def test_saturated_scores_are_ties_in_judging():
+    """H-Score's C − 1 saturation as it comes out of three BLAS kernels: a tie, not an order."""
+    truth = np.array([0.9, 0.8, 0.7, 0.1])
+    a = np.array([9.0, 8.999999999999998, 9.000000000000004, 2.0])
+    b = np.array([9.000000000000004, 9.0, 8.999999999999998, 2.0])
+    assert R.weighted_tau(a, truth) == R.weighted_tau(b, truth) == R.weighted_tau([9, 9, 9, 2.0], truth)
+    assert R.top1_regret(a, truth) == pytest.approx(0.1)  # the mean of the three tied models' truth
+
+
+def test_best_first_keeps_input_order_within_ties_and_puts_nan_last():
+    s = np.array([1.0, 2.0, 2.0 + 1e-15, np.nan, 2.0 - 1e-15, 0.5])
+    assert R.best_first(s).tolist() == [1, 2, 4, 0, 5, 3]
+    assert R.best_first(s, 2).tolist() == [1, 2]
+    assert R.best_first(s, 0).tolist() == []
+    with pytest.raises(InputError, match="1-D"):
+        R.best_first(np.zeros((2, 2)))

@@ -13,6 +13,13 @@ Aggregation turns several score vectors over the same items into one (higher = b
 
 - :func:`copeland` — Copeland's method as in Model Spider (Zhang et al., NeurIPS 2023, appendix A.4).
 - :func:`borda` — Borda count; :func:`mean_rank` — the mean rank position (1 = best).
+
+Ties (every function here, and every ranking the package makes): two scores of one vector that differ
+by at most :data:`TIE_RTOL` × the largest |score| of the vector are equal up to rounding, so they are
+a tie (:func:`snap_ties`), never an order. Float64 reductions over N·D ≈ 10⁶–10⁷ terms agree across BLAS
+kernels to ~10⁻¹³ relative; 10⁻⁹ leaves four orders of margin and is far below any difference between
+models that a metric can resolve. Tied items keep their input (zoo) order wherever an order must be
+produced (:func:`best_first`), so a ranking never depends on the rounding of the machine.
 """
 
 from __future__ import annotations
@@ -23,12 +30,15 @@ from scipy import stats
 from zoorank.errors import InputError
 
 __all__ = [
+    "TIE_RTOL",
+    "best_first",
     "borda",
     "copeland",
     "kendall_tau",
     "mean_rank",
     "ndcg_at_k",
     "pearson",
+    "snap_ties",
     "spearman",
     "top1_regret",
     "weighted_tau",
@@ -44,8 +54,60 @@ def _vector(x, name: str) -> np.ndarray:
     return v
 
 
+#: Relative tolerance under which two scores of one vector are a tie (see the module doc).
+TIE_RTOL = 1e-9
+
+
+def snap_ties(scores, rtol: float = TIE_RTOL) -> np.ndarray:
+    """``scores`` (any shape; the last axis is one ranking) with scores equal up to rounding made equal.
+
+    Sorted, the values of a vector form groups in which consecutive values differ by at most
+    ``rtol`` · max|score| (single linkage: a chain of near-equal values is one group); every value of a
+    group is replaced by the group's largest. Order between groups is untouched, so every rank
+    statistic of the result equals that of the input except that rounding-level differences are ties.
+    Non-finite values are left as they are and never join a group. ``rtol=0`` returns a copy.
+    """
+    s = np.array(scores, dtype=np.float64, copy=True)
+    if s.size == 0 or rtol <= 0:
+        return s
+    rows = s.reshape(-1, s.shape[-1])
+    for row in rows:
+        finite = np.flatnonzero(np.isfinite(row))
+        if finite.size < 2:
+            continue
+        tol = float(rtol) * float(np.abs(row[finite]).max())
+        if tol == 0.0:
+            continue
+        idx = finite[np.argsort(row[finite], kind="stable")]
+        v = row[idx]
+        new_group = np.diff(v) > tol
+        group = np.concatenate([[0], np.cumsum(new_group)])
+        top = np.flatnonzero(np.append(new_group, True))  # the last (largest) member of each group
+        row[idx] = v[top][group]
+    return rows.reshape(s.shape)
+
+
+def best_first(scores, k: int | None = None, rtol: float = TIE_RTOL) -> np.ndarray:
+    """Indices of ``scores`` (1-D, higher = better) from the best down, the first ``k`` (default all).
+
+    Scores equal up to :data:`TIE_RTOL` (:func:`snap_ties`) are a tie and keep their input order, so
+    the result does not depend on rounding. NaN scores come last, in their input order.
+    """
+    s = snap_ties(_as_1d(scores), rtol)
+    key = np.where(np.isnan(s), np.inf, -s)
+    order = np.argsort(key, kind="stable")
+    return order if k is None else order[: max(int(k), 0)]
+
+
+def _as_1d(x) -> np.ndarray:
+    v = np.asarray(x, dtype=np.float64)
+    if v.ndim != 1:
+        raise InputError(f"scores must be 1-D, got shape {v.shape}")
+    return v
+
+
 def _pair(pred, truth, *, min_len: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    p, t = _vector(pred, "pred"), _vector(truth, "truth")
+    p, t = snap_ties(_vector(pred, "pred")), snap_ties(_vector(truth, "truth"))
     if p.shape != t.shape:
         raise InputError(f"pred has {p.size} items but truth has {t.size}")
     if p.size < min_len:
@@ -130,7 +192,7 @@ def ndcg_at_k(pred, truth, k: int, *, gains: str = "linear") -> float:
         raise InputError(f"gains must be 'linear' or 'exponential', got {gains!r}")
     k = min(int(k), p.size)
     discount = 1.0 / np.log2(np.arange(2, k + 2))
-    order = np.argsort(-p, kind="stable")[:k]
+    order = best_first(p, k)
     ideal = np.sort(g)[::-1][:k]
     idcg = float(ideal @ discount)
     return 0.0 if idcg == 0.0 else float(g[order] @ discount / idcg)
@@ -160,7 +222,7 @@ def copeland(score_vectors) -> np.ndarray:
 
     Returns a float array of length n (higher = better), in [0, n − 1].
     """
-    S = _score_matrix(score_vectors)
+    S = snap_ties(_score_matrix(score_vectors))
     M = np.sign(S[:, :, None] - S[:, None, :]).sum(axis=0)
     wins = (M > 0).sum(axis=1)
     ties = (M == 0).sum(axis=1) - 1  # the diagonal is always a "tie" with itself
@@ -170,11 +232,11 @@ def copeland(score_vectors) -> np.ndarray:
 def borda(score_vectors) -> np.ndarray:
     """Borda count: the sum over rankings of each item's rank from the bottom (1 = worst, ties
     averaged). Higher = better."""
-    S = _score_matrix(score_vectors)
+    S = snap_ties(_score_matrix(score_vectors))
     return stats.rankdata(S, axis=1).sum(axis=0)
 
 
 def mean_rank(score_vectors) -> np.ndarray:
     """Mean rank position over rankings, 1 = best (ties averaged). LOWER = better."""
-    S = _score_matrix(score_vectors)
+    S = snap_ties(_score_matrix(score_vectors))
     return stats.rankdata(-S, axis=1).mean(axis=0)

@@ -2,7 +2,9 @@
 the mend, exit code 1 or 2, and nothing written that was not asked for.
 
 One matrix: (case, command, expected message). Each command runs through click's runner in a fresh folder
-holding a tiny image dataset, an empty zoo file and nothing else.
+holding a tiny image dataset, an empty zoo file and nothing else. Cases that are not errors but must still be
+said (metrics left out by ``--metric all``, a damaged feature-cache entry recomputed) are in
+``tests/cli/test_cli_zoo.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from zoorank import paths
 from zoorank.cli import cli
+
+ZOOBENCH = paths.zoobench_dir().resolve()  # read before any test changes the working directory
 
 
 @pytest.fixture
@@ -80,6 +85,12 @@ MATRIX = [
      "does not exist (relative paths are read from the zoo file's folder)"),
     ("batch of 0 images", ["extract", "--zoo", "zoo.yaml", "--data", "data", "--batch-size", "0"],
      "Invalid value for '--batch-size': 0 is not in the range x>=1"),
+    ("a benchmark of one target", ["bench", "run", "--dir", str(ZOOBENCH), "--within", "shape_outlines"],
+     "has no history to learn from; give at least 2 tasks"),
+    ("an unknown target in --within", ["bench", "run", "--dir", str(ZOOBENCH), "--within", "shape_outlines,nosuch"],
+     "unknown task 'nosuch'"),
+    ("comparing a file that is not a run", ["bench", "compare", "zoo.yaml", "zoo.yaml"],
+     "zoo.yaml: not JSON (Expecting value at line 1); give two files written by zoorank bench run --json"),
 ]
 
 

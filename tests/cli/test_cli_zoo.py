@@ -169,3 +169,53 @@ def test_zoo_add_keeps_paths_relative_to_the_zoo_file(tmp_path, monkeypatch):
     assert text.count("ref: ../models/net.pt") == 2  # the old entry untouched, the new one relative too
     shown = json.loads(run("zoo", "show", "zoos/z.yaml", "b", "--json").output)
     assert shown["source_classes"] == 3
+
+
+@pytest.fixture
+def small_zoo(tmp_path):
+    return save_zoo([ModelSpec(name="r18", source="timm", ref="resnet18", pretrained=False, input_size=32),
+                     ModelSpec(name="mnv3", source="timm", ref="mobilenetv3_small_050", pretrained=False,
+                               input_size=32, seed=1)], tmp_path / "z.yaml")
+
+
+def test_metric_all_says_which_metrics_it_left_out_and_what_the_table_shows(tmp_path, small_zoo, digits_folder):
+    one = tmp_path / "one" / "only"
+    one.mkdir(parents=True)
+    for k in range(6):
+        Image.new("RGB", (32, 32), (40 * k, 10, 0)).save(one / f"{k}.png")
+    result = run("score", "--zoo", small_zoo, "--data", one.parent, "--cache", tmp_path / "c", "--metric", "all")
+    assert result.exit_code == 0, result.output
+    assert "metrics could not score every model and are left out of the ranking" in result.output
+    assert "logme:" in result.output  # each dropped metric is named with its reason
+
+    table = run("score", "--zoo", small_zoo, "--data", digits_folder, "--cache", tmp_path / "c", "--metric", "all")
+    assert table.exit_code == 0, table.output
+    assert "the table shows 5 of the" in table.output and "--json has every score" in table.output
+
+
+def test_a_damaged_cache_entry_is_recomputed_and_the_user_told(tmp_path, small_zoo, digits_folder):
+    cache = tmp_path / "c"
+    assert run("extract", "--zoo", small_zoo, "--data", digits_folder, "--cache", cache).exit_code == 0
+    (entry,) = [p for p in cache.rglob("*.npz")][:1]
+    entry.write_bytes(entry.read_bytes()[:200])
+    again = run("extract", "--zoo", small_zoo, "--data", digits_folder, "--cache", cache)
+    assert again.exit_code == 0, again.output
+    assert again.output.count("a damaged cache entry was deleted and recomputed") == 1
+    assert len(list(cache.rglob("*.npz"))) == 2  # recomputed and stored again
+
+
+def test_the_sweep_counts_images_passed_including_failed_and_cached_models(tmp_path, digits_folder):
+    from zoorank.data import open_dataset
+    from zoorank.store.feature_cache import FeatureCache
+    from zoorank.zoo.sweep import run_sweep
+
+    specs = [ModelSpec(name="r18", source="timm", ref="resnet18", pretrained=False, input_size=32),
+             ModelSpec(name="typo", source="timm", ref="resnet5000", pretrained=False)]
+    ds = open_dataset(digits_folder)
+    for _ in range(2):  # cold, then served from the cache
+        counts: list[int] = []
+        run_sweep(specs, ds, metrics=[], cache=FeatureCache(tmp_path / "c"), batch_size=16, on_images=counts.append)
+        assert sum(counts) == 2 * len(ds)
+    counts = []
+    run_sweep(specs[:1], ds, metrics=[], cache=FeatureCache(tmp_path / "c2"), batch_size=16, on_images=counts.append)
+    assert counts == [16, 16, 16]  # one call per batch of the local executor

@@ -69,6 +69,35 @@ def synth(tmp_path):
 # -------------------------------------------------------------------------------------------- loading
 
 
+def test_within_restricts_the_benchmark_and_every_history(synth):
+    bench, ft = synth
+    sub = bench.within(["t3", "t1"])
+    assert sub.tasks == ("t1", "t3") and sub.models == bench.models  # the benchmark's order
+    np.testing.assert_array_equal(sub.matrix(), bench.matrix()[[1, 3]])
+    assert sub.task_info["t1"] == bench.task_info["t1"]
+    pop = PopularityBaseline()
+    (rec,) = H.run(sub, [pop], SyntheticProvider(sub), ["t1"])
+    # popularity on t1 inside the subset is the mean accuracy over t3 alone
+    assert rec.weighted_tau == pytest.approx(R.weighted_tau(ft[3], ft[1]))
+    with pytest.raises(InputError, match="at least 2 tasks"):
+        bench.within(["t1", "t1"])
+    with pytest.raises(InputError, match="unknown task 'nope'"):
+        bench.within(["t1", "nope"])
+
+
+def test_compare_records_names_each_difference():
+    a = [H.Record("m", "t", 0.5, 0.4, 0.01, 3, 1.0), H.Record("m", "u", 0.1, 0.2, 0.0, 3, 1.0)]
+    same = [H.Record("m", "t", 0.5 + 1e-9, 0.4, 0.01, 3, 99.0), H.Record("m", "u", 0.1, 0.2, 0.0, 3, 0.1)]
+    assert H.compare_records(a, same) == []  # seconds are not compared; 1e-9 is within the tolerance
+    moved = [H.Record("m", "t", 0.51, 0.4, 0.01, 4, 1.0)]
+    assert H.compare_records(a, moved) == [
+        "m on t: weighted_tau 0.500000 against 0.510000 committed",
+        "m on t: forward_passes 3 against 4 committed",
+        "m on u: only in the rerun",
+    ]
+    assert H.compare_records(a, moved, keys=[("m", "t")], tol=0.1) == ["m on t: forward_passes 3 against 4 committed"]
+
+
 def test_load_benchmark(synth):
     bench, ft = synth
     assert bench.models == tuple(MODELS) and bench.tasks == tuple(TASKS)

@@ -94,10 +94,11 @@ def bench_extract(n_images, input_size, batch_size, write_path) -> None:
 
 
 def _register_zoobench() -> None:
-    from zoorank.cli.bench_zoobench import bench_build, bench_run
+    from zoorank.cli.bench_zoobench import bench_build, bench_compare, bench_run
 
     bench.add_command(bench_build)
     bench.add_command(bench_run)
+    bench.add_command(bench_compare)
 
 
 _register_zoobench()

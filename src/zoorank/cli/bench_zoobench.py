@@ -9,6 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from zoorank import paths
 from zoorank.cli._common import console, err_console
+from zoorank.errors import InputError
 
 
 def _hms(seconds: float) -> str:
@@ -95,11 +96,15 @@ def bench_build(root, work_dir, workers, threads, models, tasks, max_jobs, dry_r
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Feature cache (default: $ZOORANK_CACHE or ~/.cache/zoorank/features).")
 @click.option("--threads", type=int, default=None, help="Torch threads for feature extraction.")
+@click.option("--within", default=None, metavar="TASKS",
+              help="Restrict the benchmark to these comma-separated targets: leave-one-out inside them, every "
+                   "history made of the other chosen targets only (a smaller, cheaper benchmark).")
 @click.option("--section", default="zoobench", show_default=True,
               help="Marker of the Markdown section --write replaces ('zoobench' = the full benchmark report; any "
                    "other name writes only the method tables, e.g. for ablations).")
 @click.option("--title", default=None, help="Heading of a non-default section.")
-def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, threads, section, title) -> None:
+def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, threads, within, section,
+              title) -> None:
     """Evaluate ranking methods on ZooBench, leave-one-target-out, against the fine-tuning ground truth."""
     from zoorank import evaluation as H
     from zoorank.datasets.zoobench import report as RP
@@ -108,6 +113,11 @@ def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, thr
 
     root = Path(root) if root else paths.zoobench_dir()
     bench = H.load_benchmark(root)
+    if within:
+        try:
+            bench = bench.within([t.strip() for t in within.split(",") if t.strip()])
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--within") from exc
     chosen = H.make_methods(methods)
     task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
     provider = ZooBenchProvider(root, cache=FeatureCache(cache_dir) if cache_dir else None, threads=threads)
@@ -147,9 +157,34 @@ def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, thr
 
         cmd = "zoorank bench run" + ("" if methods == "all" else f" --methods {methods}") + \
               ("" if truth == "finetune_acc" else f" --truth {truth}") + \
+              (f" --within {within}" if within else "") + (f" --tasks {tasks}" if tasks else "") + \
               (f" --json {json_path}" if json_path else "") + f" --write {write_path}" + \
               ("" if section == "zoobench" else f" --section {section}") + (f" --title '{title}'" if title else "")
         body = (RP.section(bench, result, root, cmd) if section == "zoobench"
                 else RP.methods_section(title or section, result, cmd))
         T.write_markdown_section(Path(write_path), section, body)
         console.print(f"wrote {write_path}")
+
+
+@click.command("compare")
+@click.argument("rerun", type=click.Path(exists=True, dir_okay=False))
+@click.argument("committed", type=click.Path(exists=True, dir_okay=False))
+@click.option("--tol", type=click.FloatRange(min=0), default=None,
+              help="Largest difference of weighted tau, Pearson and top-1 regret (default: REPRODUCE_TOL, 1e-6).")
+@click.option("--only-common", is_flag=True, help="Compare only the (method, task) pairs of both files.")
+def bench_compare(rerun, committed, tol, only_common) -> None:
+    """Check that a rerun's records (zoorank bench run --json) reproduce committed ones; exit 1 when not."""
+    from zoorank import evaluation as H
+
+    try:
+        new, old = H.read_json(rerun), H.read_json(committed)
+    except InputError as exc:
+        raise click.ClickException(f"{exc}; give two files written by zoorank bench run --json") from exc
+    keys = sorted({(r.method, r.task) for r in new} & {(r.method, r.task) for r in old}) if only_common else None
+    problems = H.compare_records(new, old, tol=H.REPRODUCE_TOL if tol is None else tol, keys=keys)
+    n = len(keys) if keys is not None else len({(r.method, r.task) for r in new} | {(r.method, r.task) for r in old})
+    for line in problems:
+        err_console.print(line, highlight=False)
+    if problems:
+        raise click.ClickException(f"{len(problems)} difference(s) over {n} (method, task) records")
+    console.print(f"{n} (method, task) records reproduce within {H.REPRODUCE_TOL if tol is None else tol:g}")

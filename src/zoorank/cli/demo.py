@@ -6,6 +6,7 @@ import click
 import numpy as np
 
 from zoorank.cli._common import console, err_console, fmt, print_table
+from zoorank.ranking import best_first
 
 
 def _show_pipeline(result, truth, figures, description) -> None:
@@ -64,7 +65,7 @@ def _toy_demo(seed: int) -> None:
         [[n, fmt(quality[n][0], 3), fmt(quality[n][1], 3), fmt(quality[n][2], 3),
           zoo.models[int(np.argmax(scores[n]))].spec.name, f"{seconds[n]:.3f}"] for n in order],
     )
-    ranked = np.argsort(-agg, kind="stable")
+    ranked = best_first(agg)
     best = order[0]
     print_table(
         "The zoo ranked by the Copeland aggregate of every metric",

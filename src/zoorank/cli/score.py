@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from zoorank.cli._common import console, err_console, fmt, print_json, print_table
 from zoorank.cli.zoo import read_zoo
 from zoorank.errors import InputError
+from zoorank.ranking import best_first
 
 
 def sweep_options(f):
@@ -30,7 +31,8 @@ def sweep_options(f):
     return f
 
 
-def _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, metrics):
+def _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, metrics,
+         doing="extracting and scoring"):
     from zoorank.data import open_dataset, probe
     from zoorank.store.feature_cache import FeatureCache
     from zoorank.zoo.sweep import run_sweep
@@ -44,19 +46,25 @@ def _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, bat
     n = len(p) if p is not None else len(ds)
     err_console.print(f"{ds.name}: {len(ds)} images, {ds.n_classes or 'no'} classes; {n} used; "
                       f"{len(specs)} models")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    finished = [0]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
+                  TextColumn("{task.fields[models]}"), TimeElapsedColumn(),
                   console=err_console, transient=True) as progress:
-        task = progress.add_task("extracting and scoring", total=len(specs))
+        task = progress.add_task(doing, total=len(specs) * n, models=f"0/{len(specs)} models")
 
         def done(r):
             status = ("cached" if r.from_cache else f"{r.n_images / max(r.seconds, 1e-9):.0f} img/s") if r.ok \
                 else f"[red]failed[/]: {r.error}"
+            for why in r.cache_problems:
+                status += f" [yellow](a damaged cache entry was deleted and recomputed: {why})[/]"
             progress.console.print(f"  {r.name}: {status}")
-            progress.advance(task)
+            finished[0] += 1
+            progress.update(task, models=f"{finished[0]}/{len(specs)} models")
 
         try:
             result = run_sweep(specs, ds, probe=p, metrics=metrics, cache=FeatureCache(cache_dir),
-                               executor=executor, device=device, batch_size=batch_size, on_model_done=done)
+                               executor=executor, device=device, batch_size=batch_size, on_model_done=done,
+                               on_images=lambda k: progress.advance(task, k))
         except InputError as exc:
             raise click.ClickException(str(exc)) from exc
     for prob in ds.problems:
@@ -74,7 +82,8 @@ def _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, bat
 @click.option("--json", "as_json", is_flag=True)
 def extract(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, as_json) -> None:
     """Extract (and cache) the features of every model of a zoo on a dataset."""
-    result, _, _, _ = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, [])
+    result, _, _, _ = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, [],
+                           doing="extracting")
     rows = [{"model": r.name, "ok": r.ok, "error": r.error, "images": r.n_images, "feature_dim": r.feature_dim,
              "cached": r.from_cache, "forward_passes": r.forward_passes, "seconds": r.seconds}
             for r in result.results]
@@ -112,6 +121,7 @@ def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, ba
     result, ds, p, specs = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, names)
     if metric_names == "all":
         common = [n for n in names if result.ok and all(n in r.scores for r in result.ok)]
+        _note_dropped_metrics(result, names, common)
         if len(common) > 1:
             key = "copeland"
             ok = result.ok
@@ -130,7 +140,7 @@ def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, ba
     ranked_ids = {id(r) for r in ok}
     unranked = [r for r in result.ok if id(r) not in ranked_ids]
     shown = [n for n in names if n != key and all(n in r.scores for r in ok)][:5]
-    order = np.argsort(-order_scores, kind="stable")
+    order = best_first(order_scores)
     if as_json:
         print_json({"ranked_by": key, "ranking": [{"rank": i + 1, "model": ok[j].name, "score": float(order_scores[j]),
                                                    "scores": ok[j].scores, "params": ok[j].num_params}
@@ -139,6 +149,10 @@ def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, ba
                     "failed": [{"model": r.name, "error": r.error} for r in result.failed],
                     "seconds": result.seconds})
     else:
+        others = [n for n in names if n != key and all(n in r.scores for r in ok)]
+        if len(others) > len(shown):
+            err_console.print(f"the table shows {len(shown)} of the {len(others)} other metrics scored "
+                              f"({', '.join(shown)}); --json has every score")
         print_table(f"ranking by {key} (higher = better)", ["rank", "model", key, *shown, "params", "cached"],
                     [[str(i + 1), ok[j].name, fmt(float(order_scores[j]), 4),
                       *[fmt(ok[j].scores[n], 4) for n in shown], str(ok[j].num_params),
@@ -158,3 +172,15 @@ def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, ba
             except InputError as exc:
                 raise click.ClickException(f"{exc} (choose another name with --task)") from exc
         err_console.print(f"recorded {n} scores in {kb_path}")
+
+
+def _note_dropped_metrics(result, names: list[str], common: list[str]) -> None:
+    """One line per metric that ``--metric all`` leaves out of the aggregate, with its reason."""
+    dropped = [n for n in names if n not in common]
+    if not dropped:
+        return
+    err_console.print(f"[yellow]{len(dropped)} of {len(names)} metrics could not score every model and are left "
+                      f"out of the ranking:[/]")
+    for n in dropped:
+        reasons = sorted({r.skipped.get(n, "") for r in result.ok} - {""})
+        err_console.print(f"  {n}: {'; '.join(reasons) or 'no score'}")

@@ -21,7 +21,18 @@ from zoorank.evaluation.benchmark import (
     load_benchmark,
 )
 from zoorank.evaluation.context import FeatureProvider, HistoryView, LeakageError, MethodSkipped, TaskContext
-from zoorank.evaluation.records import RECORD_KEYS, Record, RunResult, Skip, Summary, read_json, summary, write_json
+from zoorank.evaluation.records import (
+    RECORD_KEYS,
+    REPRODUCE_TOL,
+    Record,
+    RunResult,
+    Skip,
+    Summary,
+    compare_records,
+    read_json,
+    summary,
+    write_json,
+)
 from zoorank.evaluation.registry import (
     Method,
     available_methods,
@@ -36,6 +47,7 @@ from zoorank.evaluation.tables import discrimination_markdown, markdown, markdow
 __all__ = [
     "GROUND_TRUTH_COLUMNS",
     "RECORD_KEYS",
+    "REPRODUCE_TOL",
     "TRUTH_KINDS",
     "Benchmark",
     "Checkpoint",
@@ -52,6 +64,7 @@ __all__ = [
     "TaskInfo",
     "ZooEntry",
     "available_methods",
+    "compare_records",
     "discrimination",
     "discrimination_markdown",
     "discrimination_problems",

@@ -129,6 +129,20 @@ class Benchmark:
         """Parameter counts of the models (in :attr:`models` order)."""
         return np.array([self.zoo[m].params for m in self.models], dtype=np.float64)
 
+    def within(self, tasks: Sequence[str]) -> Benchmark:
+        """The benchmark restricted to ``tasks`` (in this benchmark's order): leave-one-out then runs inside them,
+        every history made of the other chosen tasks only. Needs at least two distinct known tasks."""
+        chosen = set(tasks)
+        for t in chosen:
+            self.task_index(t)
+        if len(chosen) < 2:
+            raise InputError("a benchmark restricted to fewer than 2 tasks has no history to learn from; "
+                             "give at least 2 tasks")
+        keep = [t for t in self.tasks if t in chosen]
+        rows = [self._task_index[t] for t in keep]
+        return Benchmark(self.models, keep, {k: v[rows] for k, v in self._acc.items()}, self.zoo,
+                         {t: self.task_info[t] for t in keep}, self.root)
+
 
 def _read_csv(path: Path, required: Sequence[str], what: str) -> list[tuple[int, dict[str, str]]]:
     if not path.is_file():

@@ -112,6 +112,38 @@ def read_json(path: str | Path) -> list[Record]:
     return out
 
 
+#: Records of two runs agree when every quality figure differs by at most this (absolute; weighted tau and
+#: Pearson in [-1, 1], regret in accuracy units). Every ranking is made with :data:`zoorank.ranking.TIE_RTOL`, so
+#: rounding cannot reorder models; what is left is float noise of a few ulps in the statistics themselves.
+REPRODUCE_TOL = 1e-6
+
+
+def compare_records(rerun: Iterable[Record], committed: Iterable[Record], *, tol: float = REPRODUCE_TOL,
+                    keys: Iterable[tuple[str, str]] | None = None) -> list[str]:
+    """What differs between two runs, one line per problem (empty: they agree).
+
+    Compared for every (method, task) of ``keys`` (default: every pair of either run): presence in both runs,
+    ``weighted_tau``, ``pearson`` and ``top1_regret`` within ``tol``, ``forward_passes`` exactly. ``seconds``
+    are machine facts and are not compared.
+    """
+    new = {(r.method, r.task): r for r in rerun}
+    old = {(r.method, r.task): r for r in committed}
+    wanted = sorted(set(new) | set(old)) if keys is None else list(keys)
+    out = []
+    for key in wanted:
+        a, b = new.get(key), old.get(key)
+        if a is None or b is None:
+            out.append(f"{key[0]} on {key[1]}: only in the {'committed run' if a is None else 'rerun'}")
+            continue
+        for field in ("weighted_tau", "pearson", "top1_regret"):
+            x, y = getattr(a, field), getattr(b, field)
+            if not (abs(x - y) <= tol or (math.isnan(x) and math.isnan(y))):
+                out.append(f"{key[0]} on {key[1]}: {field} {x:.6f} against {y:.6f} committed")
+        if a.forward_passes != b.forward_passes:
+            out.append(f"{key[0]} on {key[1]}: forward_passes {a.forward_passes} against {b.forward_passes} committed")
+    return out
+
+
 @dataclass(frozen=True)
 class Summary:
     """A method's means over the tasks it scored."""

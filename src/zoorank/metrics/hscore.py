@@ -9,6 +9,7 @@ from zoorank.errors import InputError
 from zoorank.metrics import _spectral
 from zoorank.metrics._registry import register
 from zoorank.metrics._validate import check_xy, finite_score
+from zoorank.ranking import TIE_RTOL
 
 _PAPER = (
     "Bao, Li, Huang, Zheng, Wang, Zhang, Fan: An Information-Theoretic Approach to "
@@ -162,10 +163,11 @@ def hscore(
     direction and the score is exactly C − 1, its maximum, whatever the features. For D > N it is
     computed on the N×N side, where the D − N structural zero eigenvalues of S do not exist
     (upstream inverts whatever rounding noise of them passes the 1e-15 cutoff, so its value there
-    is arbitrary). Rank-deficient features with D ≤ N (e.g. duplicated samples, collinear columns)
-    follow upstream's pinv semantics (the Cholesky shortcut cannot certify them); if
-    rounding noise then makes the score exceed its exact bound C − 1 (by more than 1e-6
-    relative) an :class:`InputError` is raised suggesting a larger ``rcond``.
+    is arbitrary). A value within ``zoorank.ranking.TIE_RTOL`` (10⁻⁹ relative) of C − 1 is returned as
+    exactly C − 1, so saturated models tie on every machine. Rank-deficient features with D ≤ N (e.g.
+    duplicated samples, collinear columns) follow upstream's pinv semantics (the Cholesky shortcut
+    cannot certify them); if rounding noise then makes the score exceed its exact bound C − 1 (by
+    more than 1e-6 relative) an :class:`InputError` is raised suggesting a larger ``rcond``.
     """
     metric = "hscore"
     X, y, C = check_xy(features, labels, metric)
@@ -188,7 +190,14 @@ def hscore(
 
 
 def _check_bound(score: float, bound: float, metric: str) -> float:
-    """The exact score is at most ``bound``; a larger value is pinv noise."""
+    """The exact score is at most ``bound``; a larger value is pinv noise.
+
+    A score within :data:`zoorank.ranking.TIE_RTOL` of ``bound`` (relative) *is* the bound: the
+    saturated value (e.g. H-Score's C − 1 when the centred features have rank N − 1) comes out as
+    C − 1 ± a few ulps depending on the BLAS kernel, and the order of saturated models must not.
+    """
+    if abs(score - bound) <= TIE_RTOL * abs(bound):
+        return float(bound)
     if score > bound * (1.0 + 1e-6) + 1e-9:
         raise InputError(
             f"{metric}: the score {score:.6g} exceeds its exact maximum {bound:.6g}: the "

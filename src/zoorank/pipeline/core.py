@@ -34,6 +34,7 @@ from zoorank import metrics as M
 from zoorank.errors import InputError
 from zoorank.methods.base import TaskEvidence
 from zoorank.metric_sets import LABEL_FREE, fine_stage_candidates, first_usable
+from zoorank.ranking import best_first, snap_ties
 
 if TYPE_CHECKING:
     from zoorank.methods.fennec.model import Fennec
@@ -71,8 +72,9 @@ class TaskSource(Protocol):
 
 
 def normalised_rank(scores: np.ndarray) -> np.ndarray:
-    """Ranks of ``scores`` scaled to (0, 1] (1 = best; ties share their mean rank)."""
-    s = np.asarray(scores, dtype=np.float64)
+    """Ranks of ``scores`` scaled to (0, 1] (1 = best; ties, equal up to ``zoorank.ranking.TIE_RTOL``, share
+    their mean rank)."""
+    s = snap_ties(np.asarray(scores, dtype=np.float64))
     return rankdata(s) / s.size
 
 
@@ -118,7 +120,7 @@ class PipelineResult:
     @property
     def order(self) -> list[int]:
         """Model indices, best first."""
-        return [int(i) for i in np.argsort(-self.scores, kind="stable")]
+        return [int(i) for i in best_first(self.scores)]
 
     @property
     def ranking(self) -> list[str]:
@@ -338,7 +340,7 @@ class Pipeline:
             notes.append("no coarse ranker: the whole zoo goes to the fine stage")
         k = self.budget
         base = coarse_merged if coarse_merged is not None else np.zeros(len(self.models))
-        top = [int(i) for i in np.argsort(-base, kind="stable")[:k]]
+        top = [int(i) for i in best_first(base, k)]
         say("metric choice")
         order, reason, s_metric = self._metric_order(task, labels) if top else ([], "budget 0", Stage("metric choice"))
         say(f"forward passes of {len(top)} models")

@@ -4,7 +4,8 @@ A benchmark run scores the same (metric, task) pairs several times: the metric a
 meta-dataset of the other targets in every fold, a resumed or repeated run. :class:`ScoreStore` keeps each score
 vector under a key made of the metric, its parameters and digests of exactly the inputs the metric reads
 (:func:`metric_key`: features, source logits, general features, labels, and the rows of a sub-task), so a hit is
-the same numbers a recomputation would give. It also keeps the seconds the computation took, so that a method
+the same numbers a recomputation would give (the key also holds the zoorank version, so an upgrade never
+serves scores of older code). It also keeps the seconds the computation took, so that a method
 served from the store still reports its real compute time (:attr:`zoorank.evaluation.TaskContext.replayed_seconds`).
 
 Files: ``<dir>/<key[:2]>/<key>.npy`` holding ``[seconds, *scores]`` (``[seconds]`` alone: the metric could not
@@ -24,7 +25,9 @@ import numpy as np
 
 __all__ = ["ScoreStore", "digest", "metric_key"]
 
-_FORMAT = "zoorank-scores-v2"
+#: Part of every key: a new format, or a new zoorank version (whose metrics may compute differently, e.g. the
+#: tie rules of ``zoorank.ranking``), never serves a score computed by other code.
+_FORMAT = "zoorank-scores-v3"
 
 
 
@@ -49,7 +52,9 @@ def metric_key(metric: str, params: dict[str, Any], features: Sequence[str], log
     from zoorank import metrics as M
 
     info = M.info(metric)
-    parts = [_FORMAT, metric, sorted(params.items()),
+    from zoorank import __version__
+
+    parts = [_FORMAT, __version__, metric, sorted(params.items()),
              list(features) if info.needs_features else "-",
              list(logits) if info.needs_source_probs else "-",
              list(general or []) if info.needs_general_features else "-",

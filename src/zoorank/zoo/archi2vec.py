@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 
 from zoorank.errors import InputError
+from zoorank.ranking import best_first
 
 _VERSION = re.compile(r"\d+$")
 LEAF_LABEL = "Variable"
@@ -618,7 +619,7 @@ class Archi2Vec:
             raise InputError(f"Archi2Vec.nearest: no fitted graph named {name!r}")
         i = self.names_.index(name)
         sim = self.similarity()[i]
-        order = [j for j in np.argsort(-sim, kind="stable") if j != i][: max(int(k), 0)]
+        order = [j for j in best_first(sim) if j != i][: max(int(k), 0)]
         return [(self.names_[j], float(sim[j])) for j in order]
 
     def cluster(self, n_clusters: int, seed: int = 0, normalize: bool = True) -> np.ndarray:

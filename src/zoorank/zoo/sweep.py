@@ -46,6 +46,7 @@ class ModelResult:
     seconds: float = 0.0
     cache_key: str | None = None
     unreadable: list[int] = field(default_factory=list)  # requested dataset items that could not be read
+    cache_problems: list[str] = field(default_factory=list)  # damaged cache entries found (deleted, recomputed)
     scores: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # metric -> why it was not computed
 
@@ -71,8 +72,10 @@ def score_features(features, logits, labels, metric_names: Iterable[str]) -> tup
 
 def model_job(spec: ModelSpec, dataset: ImageDataset, indices: np.ndarray, probe_identity: str,
               metric_names: Sequence[str], cache_root: str | None, device: str = "cpu",
-              batch_size: int = 64, torch_threads: int | None = None) -> ModelResult:
-    """Load, extract (through the cache) and score one model; never raises."""
+              batch_size: int = 64, torch_threads: int | None = None,
+              progress: Callable[[int], None] | None = None) -> ModelResult:
+    """Load, extract (through the cache) and score one model; never raises. ``progress(n)`` is called with
+    the number of images of each batch passed (or of the whole probe on a cache hit)."""
     t0 = time.perf_counter()
     try:
         import torch
@@ -85,7 +88,7 @@ def model_job(spec: ModelSpec, dataset: ImageDataset, indices: np.ndarray, probe
         model = load_model(spec, device=device)
         cache = FeatureCache(cache_root) if cache_root is not None else None
         out = cached_extract(model, dataset, indices, probe_identity=probe_identity, cache=cache,
-                             batch_size=batch_size)
+                             batch_size=batch_size, progress=progress)
         labels = None if dataset.labels is None else dataset.labels[out.indices]
         per_model = [m for m in metric_names if M.info(m).pool_func is None]
         scores, skipped = score_features(out.features, out.logits, labels, per_model)
@@ -95,6 +98,7 @@ def model_job(spec: ModelSpec, dataset: ImageDataset, indices: np.ndarray, probe
             n_images=int(out.indices.shape[0]), from_cache=out.from_cache, forward_passes=out.forward_passes,
             seconds=time.perf_counter() - t0, cache_key=out.cache_key,
             unreadable=sorted(set(np.asarray(indices).tolist()) - set(out.indices.tolist())),
+            cache_problems=[why for _path, why in cache.problems] if cache is not None else [],
             scores=scores, skipped=skipped,
         )
     except Exception as exc:  # one model must never kill the sweep
@@ -262,8 +266,13 @@ def run_sweep(
     device: str = "cpu",
     batch_size: int = 64,
     on_model_done: Callable[[ModelResult], None] | None = None,
+    on_images: Callable[[int], None] | None = None,
 ) -> SweepResult:
-    """Extract and score every model of ``specs`` on ``dataset`` (its ``probe`` items when given)."""
+    """Extract and score every model of ``specs`` on ``dataset`` (its ``probe`` items when given).
+
+    ``on_model_done(result)`` is called as each model finishes; ``on_images(n)`` counts the images passed
+    (len(specs) × probe size in all): after every batch with the local executor, per finished model with the
+    others (their workers cannot call back)."""
     if not specs:
         raise InputError("the zoo is empty")
     names = M.available() if metrics == "all" else list(metrics)
@@ -275,14 +284,27 @@ def run_sweep(
         raise InputError(f"the probe was drawn from another dataset than {dataset.name!r} (identity differs)")
     indices = probe.indices if probe is not None else np.arange(len(dataset))
     probe_identity = probe.identity if probe is not None else f"all:{dataset.identity}"
-    threads = 1 if ex.name != "local" else None
-    jobs = [(spec, dataset, indices, probe_identity, names, str(cache.root), device, batch_size, threads)
+    local = ex.name == "local"
+    threads = None if local else 1
+    passed = [0]  # images counted for the running model (local executor: one model at a time)
+
+    def count(n: int) -> None:
+        passed[0] += n
+        on_images(n)  # type: ignore[misc]
+
+    per_batch = count if (local and on_images is not None) else None
+    jobs = [(spec, dataset, indices, probe_identity, names, str(cache.root), device, batch_size, threads, per_batch)
             for spec in specs]
     results: list[ModelResult | None] = [None] * len(jobs)
     t0 = time.perf_counter()
 
     def done(i: int, r: ModelResult) -> None:
         results[i] = r
+        if on_images is not None:  # the rest of this model's share (all of it for remote workers, or on failure)
+            rest = len(indices) - passed[0]
+            passed[0] = 0
+            if rest > 0:
+                on_images(rest)
         if on_model_done is not None:
             on_model_done(r)
 

@@ -38,14 +38,13 @@ stratified validation part of the train split, refitted on the whole train split
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import json
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,7 @@ from torch import nn
 
 from zoorank.datasets.zoobench.zoo_design import ArchSpec
 from zoorank.errors import InputError
+from zoorank.methods._torch import torch_threads
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -315,19 +315,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-@contextlib.contextmanager
-def _threads(num_threads: int | None) -> Iterator[None]:
-    if num_threads is None:
-        yield
-        return
-    if num_threads < 1:
-        raise InputError(f"num_threads must be >= 1, got {num_threads}")
-    before = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+_threads = torch_threads  # fixed threads and deterministic kernels for every training job
 
 
 def _check_recipe(epochs: int, lr: float, batch_size: int, weight_decay: float) -> None:

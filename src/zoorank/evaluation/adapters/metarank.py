@@ -32,6 +32,7 @@ from zoorank.errors import InputError
 from zoorank.evaluation import MethodSkipped, MetricMethod, TaskContext
 from zoorank.evaluation.registry import register_variants
 from zoorank.metric_sets import first_usable
+from zoorank.ranking import best_first
 
 __all__ = ["MetaRankMethod", "Pick", ]
 
@@ -79,7 +80,7 @@ class MetaRankMethod:
             raise MethodSkipped("metarank: fewer than 2 metrics could be measured on the other targets")
         if self.strategy == "average-best":
             avg = average_ranking(records, metrics, lambda r: r.source == "benchmark")
-            order = np.argsort(-avg, kind="stable")
+            order = best_first(avg)
             return [metrics[i] for i in order], "best mean weighted tau over the other targets"
         model = self.fitted(context, records)
         card = card_from_task_info(context.task_info)

@@ -35,6 +35,7 @@ from zoorank.evaluation import MethodSkipped, TaskContext
 from zoorank.evaluation.registry import register_variants
 from zoorank.methods.spider import ModelSpider, SupervisionBank, TrainingTask, specific_token, task_token
 from zoorank.metric_sets import SPIDER_SUPERVISION
+from zoorank.ranking import best_first
 
 __all__ = ["BANK_DEFAULTS", "SPIDER_DEFAULTS", "SpiderMethod", ]
 
@@ -141,7 +142,7 @@ class SpiderMethod:
         if self.k == 0:
             return coarse
         labels = np.asarray(context.labels())
-        top = np.argsort(-coarse, kind="stable")[: self.k]
+        top = best_first(coarse, self.k)
         specific = {}
         for m in top:
             feats, _ = context.features(context.models[int(m)])

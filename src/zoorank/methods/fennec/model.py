@@ -35,6 +35,7 @@ from zoorank.errors import InputError
 from zoorank.methods.base import Ranker, TaskEvidence
 from zoorank.methods.fennec import meta, nmf
 from zoorank.methods.fennec.meta import MetaRegressor
+from zoorank.ranking import best_first
 
 FORMAT = 1
 
@@ -175,8 +176,8 @@ class Fennec(Ranker):
         s = self.predict(proxy, task_features)
         D = self.nmf_.D
         cos = (D @ d) / np.maximum(np.linalg.norm(D, axis=1) * np.linalg.norm(d), 1e-12)
-        near = np.argsort(-cos)[:3]
-        order = np.argsort(-s)[:top]
+        near = best_first(cos, 3)
+        order = best_first(s, top)
         return {
             "task_vector": d.tolist(),
             "nearest_historical_tasks": [(self.tasks_[j], float(cos[j])) for j in near],

@@ -47,9 +47,14 @@ from typing import Any
 import numpy as np
 
 from zoorank.errors import InputError
+from zoorank.methods._torch import torch_threads
 from zoorank.methods.base import Ranker, TaskEvidence
 from zoorank.methods.metarank.cards import DatasetCard, meta_features, metric_texts
 from zoorank.paths import embeddings_dir
+from zoorank.ranking import best_first
+
+#: Torch threads of the text encoder on more than 64 texts (fixed, whatever the machine).
+ENCODER_THREADS = 2
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -163,8 +168,9 @@ class SentenceEncoder:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         model = self.load()
-        # a few short texts: one thread is faster than two (and 20x faster when the cores are busy)
-        with _threads(1 if len(texts) <= 64 else _torch().get_num_threads()):
+        # a few short texts: one thread is faster than two (and 20x faster when the cores are busy); a fixed
+        # count either way, so an embedding never depends on the machine's core count
+        with torch_threads(1 if len(texts) <= 64 else ENCODER_THREADS):
             emb = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                show_progress_bar=False, convert_to_numpy=True)
         return np.asarray(emb, dtype=np.float32)
@@ -687,7 +693,7 @@ class MetaRank(Ranker):
         loss_fn = _LOSS_FUNCS[self.loss]
         kw: dict[str, float] = {"tau": self.tau} if self.loss == "listnet" else (
             {"alpha": self.alpha} if self.loss == "approxndcg" else {})
-        with _threads(1):
+        with torch_threads(1):
             torch.manual_seed(self.seed)
             net = _make_net(X.shape[1], M.shape[1], self.hidden, self.dropout, self.n_ensemble, self.seed)
             opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
@@ -745,7 +751,7 @@ class MetaRank(Ranker):
             raise InputError("metarank: no candidate metrics")
         X = torch.as_tensor(self._dataset_x(raw_d), dtype=torch.float32)
         M = torch.as_tensor(self._metric_x(self._metric_raw(names)), dtype=torch.float32)
-        with torch.no_grad(), _threads(1):
+        with torch.no_grad(), torch_threads(1):
             out = self.net_(X, M).double().numpy().mean(axis=0)
         return out
 
@@ -761,7 +767,7 @@ class MetaRank(Ranker):
             raise InputError("metarank: candidate metrics listed twice")
         raw = self._raw_dataset([text])
         s = self._scores(raw, names)[0]
-        order = np.argsort(-s, kind="stable")
+        order = best_first(s)
         ranked = [RankedMetric(names[i], float(s[i]), r + 1) for r, i in enumerate(order)]
         k = self.n_neighbours if n_neighbours is None else n_neighbours
         neighbours = self._neighbours(raw[0], names[order[0]], max(int(k), 0), names)
@@ -776,7 +782,7 @@ class MetaRank(Ranker):
         metrics = self.metrics_
         cand = [j for j, m in enumerate(metrics) if m in set(candidates)] or list(range(len(metrics)))
         out = []
-        for i in np.argsort(-sim, kind="stable"):
+        for i in best_first(sim):
             q = self.Q_[i]
             have = [j for j in cand if np.isfinite(q[j])]
             if not have:
@@ -872,17 +878,3 @@ def _text(description: str | DatasetCard | Mapping[str, Any]) -> str:
     return description
 
 
-class _threads:
-    """Run torch with ``n`` intra-op threads inside the block (tiny networks: threads only add overhead)."""
-
-    def __init__(self, n: int):
-        self.n = n
-        self.prev = 0
-
-    def __enter__(self) -> None:
-        torch = _torch()
-        self.prev = torch.get_num_threads()
-        torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc: object) -> None:
-        _torch().set_num_threads(self.prev)

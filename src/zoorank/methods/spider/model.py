@@ -48,7 +48,6 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +56,11 @@ from torch import nn
 
 from zoorank.errors import InputError
 from zoorank.jsonfile import read_json_file
+from zoorank.methods._torch import torch_threads
 from zoorank.methods.base import Ranker, TaskEvidence
 from zoorank.methods.spider import losses as L
 from zoorank.methods.spider.sampling import TrainingTask, specific_token, task_token
+from zoorank.ranking import best_first
 
 __all__ = ["ModelSpider", "SpiderScorer", "specific_token", "task_token"]
 
@@ -159,19 +160,6 @@ def _pad(arrays: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         out[i, : a.shape[0]] = a
         mask[i, : a.shape[0]] = True
     return out, mask
-
-
-@contextmanager
-def _torch_threads(n: int | None):
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _as_token(token, what: str, dim: int | None = None) -> np.ndarray:
@@ -377,7 +365,7 @@ class ModelSpider(Ranker):
         mean = centres.mean(axis=0)
         sd = centres.std(axis=0)
         std = np.where(sd > 1e-12 * max(float(sd.max()), 1e-300), sd, 1.0)
-        with _torch_threads(self.threads), torch.random.fork_rng(devices=[]):
+        with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             net = SpiderScorer(len(names), centres.shape[1], dims, dim=self.dim, heads=self.heads, ffn=self.ffn)
             data = self._prepare(tasks, mean, std)
@@ -396,7 +384,7 @@ class ModelSpider(Ranker):
         self._check_fitted()
         net = self.net_
         T = _as_token(task_token, "task token", self.token_mean_.shape[0])
-        with torch.no_grad(), _torch_threads(self.threads):
+        with torch.no_grad(), torch_threads(self.threads):
             tokens = net.general_tokens(_standardise(T, self.token_mean_, self.token_std_)).unsqueeze(0)
             mask = torch.ones((1, T.shape[0]), dtype=torch.bool)
             # one model at a time: a model's score does not depend on the rest of the zoo, to the last bit
@@ -415,7 +403,7 @@ class ModelSpider(Ranker):
         self._check_fitted()
         net = self.net_
         out: dict[int, float] = {}
-        with torch.no_grad(), _torch_threads(self.threads):
+        with torch.no_grad(), torch_threads(self.threads):
             for m, c in specific.items():
                 m = int(m)
                 if not 0 <= m < len(self.models_):
@@ -447,7 +435,7 @@ class ModelSpider(Ranker):
     def top_k(self, task_token, k: int) -> list[int]:
         """Indices of the k best models of the coarse ranking (best first)."""
         s = self.predict(task_token)
-        return [int(i) for i in np.argsort(-s, kind="stable")[: max(int(k), 0)]]
+        return [int(i) for i in best_first(s, k)]
 
     # -- incremental zoo (appendix C.4) ---------------------------------------------------------------
 
@@ -482,7 +470,7 @@ class ModelSpider(Ranker):
             None if d is None else int(d) for d in feature_dims]
         self._infer_dims(tasks, self.models_, self.feature_dims_, self.specific_trained_, first=n_old)
         t0 = time.perf_counter()
-        with _torch_threads(self.threads), torch.random.fork_rng(devices=[]):
+        with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed + n_new)
             fresh = SpiderScorer(len(names), net.task_proj.in_features, self.feature_dims_[n_old:], dim=self.dim,
                                  heads=self.heads, ffn=self.ffn)
