@@ -144,7 +144,9 @@ def test_pearson_of_tiny_and_huge_scores():
 
 def test_snap_ties_merges_rounding_level_differences_only():
     s = np.array([9.0, 8.999999999999998, 9.000000000000004, 3.0, 3.0 + 1e-6, -1.0])
+    s0 = s.copy()
     out = R.snap_ties(s)
+    assert np.array_equal(s, s0)  # the caller's array is not touched
     assert out[0] == out[1] == out[2] == 9.000000000000004  # the group's largest
     assert out[3] == 3.0 and out[4] == 3.0 + 1e-6 and out[5] == -1.0  # real differences stay
     assert R.snap_ties(s, rtol=0) is not s and np.array_equal(R.snap_ties(s, rtol=0), s)
@@ -188,6 +190,7 @@ def test_saturated_scores_are_ties_in_judging():
 def test_best_first_keeps_input_order_within_ties_and_puts_nan_last():
     s = np.array([1.0, 2.0, 2.0 + 1e-15, np.nan, 2.0 - 1e-15, 0.5])
     assert R.best_first(s).tolist() == [1, 2, 4, 0, 5, 3]
+    assert R.best_first([np.nan, -np.inf, 1.0]).tolist() == [2, 1, 0]  # -inf is a score, NaN is none
     assert R.best_first(s, 2).tolist() == [1, 2]
     assert R.best_first(s, 0).tolist() == []
     with pytest.raises(InputError, match="1-D"):

@@ -45,11 +45,11 @@ __all__ = [
 ]
 
 
-def _vector(x, name: str) -> np.ndarray:
+def _vector(x, name: str, *, finite: bool = True) -> np.ndarray:
     v = np.asarray(x, dtype=np.float64)
     if v.ndim != 1:
         raise InputError(f"{name} must be 1-D, got shape {v.shape}")
-    if not np.isfinite(v).all():
+    if finite and not np.isfinite(v).all():
         raise InputError(f"{name} contains NaN or infinite values")
     return v
 
@@ -93,17 +93,10 @@ def best_first(scores, k: int | None = None, rtol: float = TIE_RTOL) -> np.ndarr
     Scores equal up to :data:`TIE_RTOL` (:func:`snap_ties`) are a tie and keep their input order, so
     the result does not depend on rounding. NaN scores come last, in their input order.
     """
-    s = snap_ties(_as_1d(scores), rtol)
-    key = np.where(np.isnan(s), np.inf, -s)
-    order = np.argsort(key, kind="stable")
+    s = snap_ties(_vector(scores, "scores", finite=False), rtol)
+    nan = np.isnan(s)
+    order = np.lexsort((np.where(nan, 0.0, -s), nan))  # NaN last, then by decreasing score; lexsort is stable
     return order if k is None else order[: max(int(k), 0)]
-
-
-def _as_1d(x) -> np.ndarray:
-    v = np.asarray(x, dtype=np.float64)
-    if v.ndim != 1:
-        raise InputError(f"scores must be 1-D, got shape {v.shape}")
-    return v
 
 
 def _pair(pred, truth, *, min_len: int = 2) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,8 @@ said (metrics left out by ``--metric all``, a damaged feature-cache entry recomp
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -29,6 +31,10 @@ def folder(tmp_path, monkeypatch):
         for i in range(3):
             Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(data / c / f"{i}.png")
     (tmp_path / "zoo.yaml").write_text("models: []\n")
+    record = {"method": "m", "task": "t", "weighted_tau": 0.5, "pearson": 0.5, "top1_regret": 0.0,
+              "forward_passes": 1, "seconds": 0.1}
+    (tmp_path / "a.json").write_text(json.dumps([record]))
+    (tmp_path / "b.json").write_text(json.dumps([{**record, "task": "u"}]))
     (tmp_path / "broken.yaml").write_text("models:\n  - timm:resnet18\n   bad: [\n")
     (tmp_path / "broken.json").write_text('{"models": [\n  "timm:resnet18",\n]}\n')
     (tmp_path / "garbage.npy").write_bytes(np.random.default_rng(2).integers(0, 256, 300, dtype=np.uint8).tobytes())
@@ -89,6 +95,11 @@ MATRIX = [
      "has no history to learn from; give at least 2 tasks"),
     ("an unknown target in --within", ["bench", "run", "--dir", str(ZOOBENCH), "--within", "shape_outlines,nosuch"],
      "unknown task 'nosuch'"),
+    ("a subset run over the full benchmark's section",
+     ["bench", "run", "--dir", str(ZOOBENCH), "--within", "shape_outlines,blob_scale", "--write", "B.md"],
+     "would replace the full benchmark's 'zoobench' section; give it its own --section"),
+    ("comparing runs with nothing in common", ["bench", "compare", "a.json", "b.json", "--only-common"],
+     "the two files have no (method, task) record in common; nothing was compared"),
     ("comparing a file that is not a run", ["bench", "compare", "zoo.yaml", "zoo.yaml"],
      "zoo.yaml: not JSON (Expecting value at line 1); give two files written by zoorank bench run --json"),
 ]

@@ -82,7 +82,9 @@ def test_within_restricts_the_benchmark_and_every_history(synth):
     with pytest.raises(InputError, match="at least 2 tasks"):
         bench.within(["t1", "t1"])
     with pytest.raises(InputError, match="unknown task 'nope'"):
-        bench.within(["t1", "nope"])
+        bench.within(["t1", "nope", "zzz"])  # the first unknown name, whatever the hash seed
+    with pytest.raises(InputError, match="not one string"):
+        bench.within("t1,t2")
 
 
 def test_compare_records_names_each_difference():
@@ -91,7 +93,7 @@ def test_compare_records_names_each_difference():
     assert H.compare_records(a, same) == []  # seconds are not compared; 1e-9 is within the tolerance
     moved = [H.Record("m", "t", 0.51, 0.4, 0.01, 4, 1.0)]
     assert H.compare_records(a, moved) == [
-        "m on t: weighted_tau 0.500000 against 0.510000 committed",
+        "m on t: weighted_tau 0.5 against 0.51 committed",
         "m on t: forward_passes 3 against 4 committed",
         "m on u: only in the rerun",
     ]

@@ -113,6 +113,9 @@ def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, thr
 
     root = Path(root) if root else paths.zoobench_dir()
     bench = H.load_benchmark(root)
+    if within and write_path and section == "zoobench":
+        raise click.BadParameter("a run --within a subset would replace the full benchmark's 'zoobench' section; "
+                                 "give it its own --section", param_hint="--within")
     if within:
         try:
             bench = bench.within([t.strip() for t in within.split(",") if t.strip()])
@@ -180,11 +183,15 @@ def bench_compare(rerun, committed, tol, only_common) -> None:
         new, old = H.read_json(rerun), H.read_json(committed)
     except InputError as exc:
         raise click.ClickException(f"{exc}; give two files written by zoorank bench run --json") from exc
-    keys = sorted({(r.method, r.task) for r in new} & {(r.method, r.task) for r in old}) if only_common else None
-    problems = H.compare_records(new, old, tol=H.REPRODUCE_TOL if tol is None else tol, keys=keys)
-    n = len(keys) if keys is not None else len({(r.method, r.task) for r in new} | {(r.method, r.task) for r in old})
+    new_keys, old_keys = {(r.method, r.task) for r in new}, {(r.method, r.task) for r in old}
+    keys = sorted(new_keys & old_keys) if only_common else None
+    tol = H.REPRODUCE_TOL if tol is None else tol
+    n = len(keys) if keys is not None else len(new_keys | old_keys)
+    if n == 0:
+        raise click.ClickException("the two files have no (method, task) record in common; nothing was compared")
+    problems = H.compare_records(new, old, tol=tol, keys=keys)
     for line in problems:
         err_console.print(line, highlight=False)
     if problems:
         raise click.ClickException(f"{len(problems)} difference(s) over {n} (method, task) records")
-    console.print(f"{n} (method, task) records reproduce within {H.REPRODUCE_TOL if tol is None else tol:g}")
+    console.print(f"{n} (method, task) records reproduce within {tol:g}")

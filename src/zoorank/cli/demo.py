@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-import numpy as np
 
 from zoorank.cli._common import console, err_console, fmt, print_table
 from zoorank.ranking import best_first
@@ -63,7 +62,7 @@ def _toy_demo(seed: int) -> None:
         "How well each metric ranks the zoo (against real fine-tuned accuracy)",
         ["metric", "weighted tau", "pearson", "top-1 regret", "picks", "seconds (8 models)"],
         [[n, fmt(quality[n][0], 3), fmt(quality[n][1], 3), fmt(quality[n][2], 3),
-          zoo.models[int(np.argmax(scores[n]))].spec.name, f"{seconds[n]:.3f}"] for n in order],
+          zoo.models[int(best_first(scores[n], 1)[0])].spec.name, f"{seconds[n]:.3f}"] for n in order],
     )
     ranked = best_first(agg)
     best = order[0]

@@ -139,7 +139,8 @@ def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, ba
         order_scores = np.array([r.scores[key] for r in ok])
     ranked_ids = {id(r) for r in ok}
     unranked = [r for r in result.ok if id(r) not in ranked_ids]
-    shown = [n for n in names if n != key and all(n in r.scores for r in ok)][:5]
+    others = [n for n in names if n != key and all(n in r.scores for r in ok)]
+    shown = others[:5]
     order = best_first(order_scores)
     if as_json:
         print_json({"ranked_by": key, "ranking": [{"rank": i + 1, "model": ok[j].name, "score": float(order_scores[j]),
@@ -149,7 +150,6 @@ def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, ba
                     "failed": [{"model": r.name, "error": r.error} for r in result.failed],
                     "seconds": result.seconds})
     else:
-        others = [n for n in names if n != key and all(n in r.scores for r in ok)]
         if len(others) > len(shown):
             err_console.print(f"the table shows {len(shown)} of the {len(others)} other metrics scored "
                               f"({', '.join(shown)}); --json has every score")
@@ -177,7 +177,7 @@ def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, ba
 def _note_dropped_metrics(result, names: list[str], common: list[str]) -> None:
     """One line per metric that ``--metric all`` leaves out of the aggregate, with its reason."""
     dropped = [n for n in names if n not in common]
-    if not dropped:
+    if not dropped or not result.ok:  # with no model scored, the error that follows says it all
         return
     err_console.print(f"[yellow]{len(dropped)} of {len(names)} metrics could not score every model and are left "
                       f"out of the ranking:[/]")

@@ -132,9 +132,11 @@ class Benchmark:
     def within(self, tasks: Sequence[str]) -> Benchmark:
         """The benchmark restricted to ``tasks`` (in this benchmark's order): leave-one-out then runs inside them,
         every history made of the other chosen tasks only. Needs at least two distinct known tasks."""
-        chosen = set(tasks)
-        for t in chosen:
+        if isinstance(tasks, str):
+            raise InputError("within: give a list of task names, not one string")
+        for t in tasks:
             self.task_index(t)
+        chosen = set(tasks)
         if len(chosen) < 2:
             raise InputError("a benchmark restricted to fewer than 2 tasks has no history to learn from; "
                              "give at least 2 tasks")

@@ -114,7 +114,8 @@ def read_json(path: str | Path) -> list[Record]:
 
 #: Records of two runs agree when every quality figure differs by at most this (absolute; weighted tau and
 #: Pearson in [-1, 1], regret in accuracy units). Every ranking is made with :data:`zoorank.ranking.TIE_RTOL`, so
-#: rounding cannot reorder models; what is left is float noise of a few ulps in the statistics themselves.
+#: rounding reorders models only if a real gap between two scores lies within a few ulps of that threshold; what is
+#: left is float noise of a few ulps in the statistics themselves.
 REPRODUCE_TOL = 1e-6
 
 
@@ -138,7 +139,7 @@ def compare_records(rerun: Iterable[Record], committed: Iterable[Record], *, tol
         for field in ("weighted_tau", "pearson", "top1_regret"):
             x, y = getattr(a, field), getattr(b, field)
             if not (abs(x - y) <= tol or (math.isnan(x) and math.isnan(y))):
-                out.append(f"{key[0]} on {key[1]}: {field} {x:.6f} against {y:.6f} committed")
+                out.append(f"{key[0]} on {key[1]}: {field} {x:.9g} against {y:.9g} committed")
         if a.forward_passes != b.forward_passes:
             out.append(f"{key[0]} on {key[1]}: forward_passes {a.forward_passes} against {b.forward_passes} committed")
     return out

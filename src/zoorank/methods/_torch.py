@@ -1,11 +1,11 @@
 """Torch settings that make a computation repeatable: a fixed intra-op thread count and deterministic kernels.
 
 :func:`torch_threads` is the one way the learned methods (Spider's scorer, MetaRank's meta-predictor and text
-encoder) and ZooBench's training run torch: inside the block torch uses exactly ``n`` intra-op threads (a
-reduction split over a different number of threads can round differently) and
-``torch.use_deterministic_algorithms(True, warn_only=True)`` (kernels with a deterministic variant use it); both
-are restored on exit, so the caller's settings are untouched. Imported lazily: torch is loaded on first use.
-"""
+encoder) and ZooBench's training run torch: inside the block torch uses exactly ``n`` intra-op threads (a reduction
+split over a different number of threads can round differently) and ``torch.use_deterministic_algorithms(True,
+warn_only=True)`` unless the caller already asked for it (kernels with a deterministic variant use it; torch also
+fills new uninitialised memory); both are restored on exit, so the caller's settings are untouched. Imported lazily:
+torch is loaded on first use."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     if n is not None:
         torch.set_num_threads(int(n))
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if not deterministic:  # a caller's strict mode (warn_only=False) is kept as it is
+        torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         yield
     finally:

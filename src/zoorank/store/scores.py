@@ -1,12 +1,13 @@
 """Metric scores over a zoo, kept on disk by content, with the time they took to compute.
 
-A benchmark run scores the same (metric, task) pairs several times: the metric as a method, MetaRank's
-meta-dataset of the other targets in every fold, a resumed or repeated run. :class:`ScoreStore` keeps each score
-vector under a key made of the metric, its parameters and digests of exactly the inputs the metric reads
-(:func:`metric_key`: features, source logits, general features, labels, and the rows of a sub-task), so a hit is
-the same numbers a recomputation would give (the key also holds the zoorank version, so an upgrade never
-serves scores of older code). It also keeps the seconds the computation took, so that a method
-served from the store still reports its real compute time (:attr:`zoorank.evaluation.TaskContext.replayed_seconds`).
+A benchmark run scores the same (metric, task) pairs several times: the metric as a method, MetaRank's meta-dataset
+of the other targets in every fold, a resumed or repeated run. :class:`ScoreStore` keeps each score vector under a
+key made of the metric, its parameters and digests of exactly the inputs the metric reads (:func:`metric_key`:
+features, source logits, general features, labels, and the rows of a sub-task), so a hit is the same numbers a
+recomputation would give (the key also holds the store format, bumped when a metric's numbers change, and the
+zoorank release, so an upgrade never serves scores of older code). It also keeps the seconds the computation took,
+so that a method served from the store still reports its real compute time
+(:attr:`zoorank.evaluation.TaskContext.replayed_seconds`).
 
 Files: ``<dir>/<key[:2]>/<key>.npy`` holding ``[seconds, *scores]`` (``[seconds]`` alone: the metric could not
 score the zoo). Default ``<dir>``: ``<zoorank cache>/metric_scores``; safe to delete.
@@ -25,8 +26,8 @@ import numpy as np
 
 __all__ = ["ScoreStore", "digest", "metric_key"]
 
-#: Part of every key: a new format, or a new zoorank version (whose metrics may compute differently, e.g. the
-#: tie rules of ``zoorank.ranking``), never serves a score computed by other code.
+#: Part of every key, with the zoorank release: bumped whenever a metric's numbers change (v3: the tie rules of
+#: ``zoorank.ranking``), so neither a new release nor such a change is served scores of other code.
 _FORMAT = "zoorank-scores-v3"
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from zoorank import metrics as M
 from zoorank.data import ImageDataset, Probe
 from zoorank.errors import InputError
+from zoorank.ranking import best_first
 from zoorank.store.feature_cache import FeatureCache
 from zoorank.zoo.spec import ModelSpec
 
@@ -220,8 +221,9 @@ class SweepResult:
         return {r.name: r.scores[metric] for r in self.results if metric in r.scores}
 
     def ranking(self, metric: str) -> list[tuple[str, float]]:
-        """Models by decreasing ``metric`` score."""
-        return sorted(self.scores(metric).items(), key=lambda kv: -kv[1])
+        """Models by decreasing ``metric`` score (ties, equal up to ``zoorank.ranking.TIE_RTOL``, in zoo order)."""
+        items = list(self.scores(metric).items())
+        return [items[i] for i in best_first([v for _, v in items])]
 
 
 def score_pool(result: SweepResult, dataset: ImageDataset, cache: FeatureCache, names: Iterable[str]) -> None:

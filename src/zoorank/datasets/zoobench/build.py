@@ -199,9 +199,9 @@ def job_threads(threads: int) -> Iterator[None]:
     """Cap torch's intra-op threads and every native thread pool (BLAS, OpenMP) at ``threads`` (restored after)."""
     from threadpoolctl import threadpool_limits
 
-    from zoorank.datasets.zoobench import training as TR
+    from zoorank.methods._torch import torch_threads
 
-    with threadpool_limits(limits=threads), TR._threads(threads):
+    with threadpool_limits(limits=threads), torch_threads(threads):
         yield
 
 

@@ -118,6 +118,7 @@ class ZooBenchProvider:
 
     def _features(self, model: str, images_of: Any, dataset_id: str, probe_id: str) -> tuple[np.ndarray, np.ndarray]:
         from zoorank.datasets.zoobench import training as TR
+        from zoorank.methods._torch import torch_threads
         from zoorank.store.feature_cache import cache_key
 
         row = self._zoo.get(model)
@@ -130,7 +131,7 @@ class ZooBenchProvider:
         if hit is not None:
             return hit.features, hit.logits
         arch, net, _ = self._model(model)
-        with TR._threads(self.threads):
+        with torch_threads(self.threads):
             feats, logits = TR.features_and_logits(net, images_of(), input_size=arch.input_size)
         self.computed += 1
         self.cache.put(key, feats, logits, meta={"model": model, "dataset": dataset_id})

@@ -315,7 +315,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-_threads = torch_threads  # fixed threads and deterministic kernels for every training job
+
 
 
 def _check_recipe(epochs: int, lr: float, batch_size: int, weight_decay: float) -> None:
@@ -411,7 +411,7 @@ def pretrain(arch: ArchSpec, images: np.ndarray, labels: np.ndarray, *, epochs: 
     if len(np.unique(labels)) != num_classes or num_classes < 2:
         raise InputError(f"pretrain {arch.name}: labels must cover 0..C-1 with C >= 2 (got {num_classes} "
                          f"values, {len(np.unique(labels))} present)")
-    with _threads(num_threads), torch.random.fork_rng(devices=[]):
+    with torch_threads(num_threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(arch, num_classes, seed=seed)
         train_model(model, images, labels, epochs=epochs, lr=lr, batch_size=batch_size,
@@ -449,7 +449,7 @@ def finetune(arch: ArchSpec, state: Mapping[str, torch.Tensor], train: Split, va
     cdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     val_acc: dict[float, float] = {}
     test_acc: dict[float, float] = {}
-    with _threads(num_threads):
+    with torch_threads(num_threads):
         for i, lr in enumerate(grid):
             done = cdir / f"lr{i}-{lr:g}.json" if cdir is not None else None
             if done is not None and done.exists():
@@ -603,7 +603,7 @@ def measure_epoch_seconds(arch: ArchSpec, *, n: int = 1000, num_classes: int = 1
     images = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
     labels = np.arange(n) % num_classes
     times: list[float] = []
-    with _threads(num_threads), torch.random.fork_rng(devices=[]):
+    with torch_threads(num_threads), torch.random.fork_rng(devices=[]):
         model = build_model(arch, num_classes, seed=seed)
         for _ in range(2):
             train_model(model, images, labels, epochs=1, lr=1e-3, batch_size=batch_size, weight_decay=0.0,
