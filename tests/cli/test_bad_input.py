@@ -14,8 +14,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
+from image_cases import write_image_folder
 from zoorank import paths
 from zoorank.cli import cli
 
@@ -24,12 +24,7 @@ ZOOBENCH = paths.zoobench_dir().resolve()  # read before any test changes the wo
 
 @pytest.fixture
 def folder(tmp_path, monkeypatch):
-    data = tmp_path / "data"
-    rng = np.random.default_rng(0)
-    for c in ("a", "b"):
-        (data / c).mkdir(parents=True)
-        for i in range(3):
-            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(data / c / f"{i}.png")
+    write_image_folder(tmp_path / "data")
     (tmp_path / "zoo.yaml").write_text("models: []\n")
     record = {"method": "m", "task": "t", "weighted_tau": 0.5, "pearson": 0.5, "top1_regret": 0.0,
               "forward_passes": 1, "seconds": 0.1}

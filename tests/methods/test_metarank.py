@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from benchmarks import metarank_eval as E
+from image_cases import write_image_folder
 from zoorank import evaluation as H
 from zoorank import metrics as M
 from zoorank.errors import InputError
@@ -338,12 +339,7 @@ def test_recommend_command(tmp_path, monkeypatch):
     monkeypatch.delenv("ZOORANK_RANKERS", raising=False)
     model = MetaRank(encoder="hashing", **FAST).fit(planted_records(12))
     path = model.save(tmp_path / "model.npz")
-    data = tmp_path / "data"
-    rng = np.random.default_rng(0)
-    for c in ("a", "b"):
-        (data / c).mkdir(parents=True)
-        for i in range(3):
-            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(data / c / f"{i}.png")
+    data = write_image_folder(tmp_path / "data")
     runner = CliRunner()
     res = runner.invoke(recommend, ["--data", str(data), "--description", "Close-up photographs of textures.",
                                     "--model", str(path), "--json", "--top", "2"])
