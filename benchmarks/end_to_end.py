@@ -56,9 +56,9 @@ class TimedProvider:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._provider, name)
 
-    def features(self, model: str, task: str):
+    def features(self, model: str, task: str, rows=None):
         t0 = time.perf_counter()
-        out = self._provider.features(model, task)
+        out = self._provider.features(model, task) if rows is None else self._provider.features(model, task, rows)
         self.seconds.setdefault((model, task), time.perf_counter() - t0)
         return out
 
@@ -69,8 +69,7 @@ def measure(root: str | Path, methods: Sequence[str], *, tasks: Sequence[str] | 
     (a :class:`~zoorank.evaluation.RunResult`, the seconds of each timed forward pass {(model, task): s}).
     ``threads``: torch threads of the forward passes."""
     from zoorank import evaluation as H
-    from zoorank.datasets.zoobench.provider import ZooBenchProvider
-    from zoorank.store.feature_cache import NoFeatureCache
+    from zoorank.datasets.zoobench.provider import ZooBenchProvider, live_provider
 
     bench = H.load_benchmark(root)
     chosen = H.make_methods(list(methods))
@@ -78,12 +77,7 @@ def measure(root: str | Path, methods: Sequence[str], *, tasks: Sequence[str] | 
     if not task_list:
         raise InputError("no targets to measure")
     history = ZooBenchProvider(root, threads=threads)  # the other targets: the feature cache, as `zoorank fit` has
-    live = TimedProvider(ZooBenchProvider(root, cache=NoFeatureCache(), threads=threads))
-    for t in task_list:  # untimed warm-up (module doc)
-        live.prepare(t)
-    for m in bench.models:
-        live.features(m, task_list[0])
-    live.seconds.clear()
+    live = TimedProvider(live_provider(root, task_list, bench.models, threads=threads))  # warmed up, untimed
     result = H.run(bench, chosen, history, task_list, errors="raise", progress=progress, live_provider=live)
     return result, dict(live.seconds)
 

@@ -59,7 +59,8 @@ MATRIX = [
     ("accuracy as a percentage", ["kb", "record", "m", "t", "--kind", "linear_probe_acc", "--value", "87", "--kb",
                                   "kb.sqlite"], "if 87 is a percentage, record 0.87"),
     ("budget not a number", ["rank", "--zoo", "zoo.yaml", "--data", "data", "--budget", "abc"],
-     "Invalid value for '--budget': budget must be a number of models or 'all', got 'abc'"),
+     "Invalid value for '--budget': budget must be 'auto', a number of models, 'all', image-passes such as "
+     "'20000img' or seconds such as '30s', got 'abc'"),
     ("negative budget", ["rank", "--zoo", "zoo.yaml", "--data", "data", "--budget", "-1"],
      "Invalid value for '--budget'"),
     ("probe of 0 images", ["rank", "--zoo", "zoo.yaml", "--data", "data", "--probe", "0"],

@@ -72,17 +72,22 @@ def test_fit_from_the_knowledge_base_then_rank_with_a_budget(setup, monkeypatch)
     info = payload(fitted.output)
     assert info["skipped"] == {} and info["models"] == 4
     assert info["info"]["fennec"]["tasks"] == 3 and info["info"]["spider"]["tasks"] == 3
+    assert info["info"]["belief"]["tasks"] == 3
     out = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers, "--budget", 2,
               "--json", "--report", root / "report.html")
     assert out.exit_code == 0, out.output
     res = payload(out.output)
     assert res["forward_passes"] == 2 and res["budget"] == 2
     assert sorted(r["model"] for r in res["ranking"]) == sorted(models)
-    assert {s["name"] for s in res["stages"]} == {"coarse", "metric choice", "fine", "merge"}
-    ran = [r for r in res["ranking"] if r.get("fine:metric") is not None]
-    assert len(ran) == 2 and [r["rank"] for r in ran] == [1, 2]
-    assert res["metric"] is not None and res["labels_used"]
+    assert {s["name"] for s in res["stages"]} == {"prior", "probe stage"}  # the belief ranker's job
+    ran = [r for r in res["ranking"] if r["probe_images"] > 0]
+    assert len(ran) == 2 and all(r["low"] < r["score"] < r["high"] for r in res["ranking"])
+    assert res["metric"] == "reg_hscore+etran+parc" and res["labels_used"] and res["interval_level"] == 0.8
     assert (root / "report.html").is_file()
+    auto = payload(run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers,
+                       "--json").output)  # the default: every model, on a quarter of the probe where a link says
+    assert auto["forward_passes"] == len(models)
+    assert any("no link fitted for 25%" in n for n in auto["notes"])  # this knowledge base holds full probes only
     coarse = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers,
                  "--budget", 0, "--no-labels", "--json")
     res0 = payload(coarse.output)

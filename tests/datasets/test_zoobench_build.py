@@ -168,7 +168,11 @@ def test_bench_run_cli_writes_design_records(tiny: Path, tmp_path: Path):
     assert res.exit_code == 0, res.output
     recs = json.loads(out.read_text())
     assert {r["method"] for r in recs} == {"logme", "leep", "baseline:popularity"}
-    assert all(list(r) == list(H.RECORD_KEYS) for r in recs)
+    # DESIGN.md's keys in its order, then the optional count of images passed through the zoo
+    assert all(list(r) == [*H.RECORD_KEYS, "image_passes"] for r in recs)
+    provider = ZooBenchProvider(tiny, cache=FeatureCache(tmp_path / "c"))
+    for r in recs:  # every model on the whole probe for a metric, nothing for popularity
+        assert r["image_passes"] == r["forward_passes"] * len(provider.labels(r["task"]))
     assert {r["forward_passes"] for r in recs if r["method"] == "logme"} == {3}
     assert {r["forward_passes"] for r in recs if r["method"] == "baseline:popularity"} == {0}
     text = md.read_text()

@@ -170,8 +170,9 @@ def test_run_metrics_correlate_with_truth(synth):
     assert len(res) == 9 * 4 - 1
     assert [(s.method, s.task) for s in res.skipped] == [("baseline:source_match", "t3")]
     assert provider.calls == len(MODELS) * len(TASKS)  # features cached across the methods of a task
-    for r in res:
-        assert list(r.to_dict()) == list(H.RECORD_KEYS)
+    for r in res:  # DESIGN.md's keys in its order, then the images passed through the zoo
+        assert list(r.to_dict()) == [*H.RECORD_KEYS, "image_passes"]
+        assert r.image_passes == r.forward_passes * N
         assert -1 <= r.weighted_tau <= 1 and -1 <= r.pearson <= 1 and r.top1_regret >= 0 and r.seconds >= 0
         assert r.forward_passes == (0 if r.method.startswith("baseline:") else len(MODELS))
     # the harness's numbers are those of the ranking functions on the metric's own scores
@@ -351,8 +352,11 @@ def test_json_round_trip_and_markdown(synth, tmp_path):
     path = H.write_json(res, tmp_path / "out" / "bench.json")
     raw = json.loads(path.read_text())
     assert isinstance(raw, list) and len(raw) == len(res)
-    assert all(list(d) == list(H.RECORD_KEYS) for d in raw)
+    assert all(list(d) == [*H.RECORD_KEYS, "image_passes"] for d in raw)
     assert H.read_json(path) == list(res)
+    old = tmp_path / "old.json"  # records written before image passes were counted still read
+    old.write_text(json.dumps([{k: v for k, v in d.items() if k != "image_passes"} for d in raw]))
+    assert [r.image_passes for r in H.read_json(old)] == [None] * len(raw)
     (tmp_path / "bad.json").write_text(json.dumps([{"method": "x", "task": "t"}]))
     with pytest.raises(InputError, match="record 0 must have the keys"):
         H.read_json(tmp_path / "bad.json")
@@ -647,3 +651,36 @@ def test_an_encoder_that_is_a_zoo_model_shares_its_pass(synth):
         provider = Encoding(bench)
         res = H.run(bench, [UsesBoth(model)], provider, tasks=["t0"], errors="raise")
         assert provider.calls == calls and res[0].forward_passes == passes
+
+
+class RowsProvider(SyntheticProvider):
+    """The synthetic provider that can run a model on part of the probe set (``rows``), as ZooBench's can."""
+
+    def __init__(self, bench, **kw):
+        super().__init__(bench, **kw)
+        self.rows_calls = []
+
+    def features(self, model, task, rows=None):
+        feats, logits = super().features(model, task)
+        if rows is None:
+            return feats, logits
+        self.rows_calls.append((model, task, len(rows)))
+        return feats[rows], None if logits is None else logits[rows]
+
+
+def test_rank_coarse_is_popularity_without_descriptors_and_rank_default_runs_a_quarter(synth):
+    from zoorank.data import fraction_rows
+
+    bench, _ = synth
+    provider = RowsProvider(bench)
+    res = H.run(bench, H.make_methods("rank:coarse,rank:default,baseline:popularity"), provider, errors="raise")
+    rec = {(r.method, r.task): r for r in res}
+    quarter = len(fraction_rows(provider.labels("t0"), 0.25))
+    for t in TASKS:  # no proxy encoder: the prior is the population mean, i.e. popularity
+        assert rec[("rank:coarse", t)].weighted_tau == pytest.approx(rec[("baseline:popularity", t)].weighted_tau)
+        assert rec[("rank:coarse", t)].forward_passes == 0 and rec[("rank:coarse", t)].image_passes == 0
+        d = rec[("rank:default", t)]
+        assert d.forward_passes == len(MODELS) and d.image_passes == len(MODELS) * quarter
+    # the knowledge base of every fold holds the other targets' quarter-probe scores (the link's data)
+    assert {n for _, _, n in provider.rows_calls} == {quarter}
+    assert {t for _, t, _ in provider.rows_calls} == set(TASKS)

@@ -103,8 +103,11 @@ def bench_build(root, work_dir, workers, threads, models, tasks, max_jobs, dry_r
               help="Marker of the Markdown section --write replaces ('zoobench' = the full benchmark report; any "
                    "other name writes only the method tables, e.g. for ablations).")
 @click.option("--title", default=None, help="Heading of a non-default section.")
+@click.option("--live", is_flag=True,
+              help="Run every forward pass of the held-out target on the spot (no feature cache, no stored "
+                   "score), so each record's seconds are end to end; the other targets' features stay cached.")
 def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, threads, within, section,
-              title) -> None:
+              title, live) -> None:
     """Evaluate ranking methods on ZooBench, leave-one-target-out, against the fine-tuning ground truth."""
     from zoorank import evaluation as H
     from zoorank.datasets.zoobench import report as RP
@@ -125,6 +128,12 @@ def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, thr
     task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
     provider = ZooBenchProvider(root, cache=FeatureCache(cache_dir) if cache_dir else None, threads=threads)
     n_tasks = len(task_list or bench.tasks)
+    live_source = None
+    if live:
+        from zoorank.datasets.zoobench.provider import live_provider
+
+        err_console.print("--live: warming up (every task's data, every model once; untimed)")
+        live_source = live_provider(root, task_list or bench.tasks, bench.models, threads=threads)
     checkpoint = H.Checkpoint(Path(json_path).with_name(Path(json_path).name + ".partial.jsonl"), bench, truth) \
         if json_path else None
     done = checkpoint.load() if checkpoint is not None else []
@@ -148,7 +157,7 @@ def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, thr
             log_line(method, task)
 
         result = H.run(bench, chosen, provider, task_list, truth_kind=truth, progress=advance, done=done,
-                       on_result=checkpoint.add if checkpoint is not None else None)
+                       on_result=checkpoint.add if checkpoint is not None else None, live_provider=live_source)
     console.print(H.markdown(result))
     console.print(f"forward passes computed: {provider.computed} (the rest from the feature cache)")
     if json_path:
@@ -161,6 +170,7 @@ def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, thr
         cmd = "zoorank bench run" + ("" if methods == "all" else f" --methods {methods}") + \
               ("" if truth == "finetune_acc" else f" --truth {truth}") + \
               (f" --within {within}" if within else "") + (f" --tasks {tasks}" if tasks else "") + \
+              (" --live" if live else "") + \
               (f" --json {json_path}" if json_path else "") + f" --write {write_path}" + \
               ("" if section == "zoobench" else f" --section {section}") + (f" --title '{title}'" if title else "")
         body = (RP.section(bench, result, root, cmd) if section == "zoobench"

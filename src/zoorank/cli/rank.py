@@ -13,12 +13,13 @@ from zoorank.errors import InputError
 
 
 def _budget_option(_ctx, param, value):
-    from zoorank.pipeline import parse_budget
+    from zoorank.pipeline.belief_job import parse_plan
 
     try:
-        return parse_budget(value)
+        parse_plan(value, 1, probe_size=1)  # the form is checked now; the plan needs the zoo and the probe
     except InputError as exc:
         raise click.BadParameter(str(exc), param=param) from None
+    return value
 
 
 @click.command()
@@ -27,7 +28,8 @@ def _budget_option(_ctx, param, value):
               help="Where to write the fitted rankers (default: <zoorank data>/rankers).")
 @click.option("--json", "as_json", is_flag=True)
 def fit(kb_path, out_dir, as_json) -> None:
-    """Refit Fennec, Model Spider and MetaRank from the knowledge base (after recording new results)."""
+    """Refit the belief ranker, Fennec, Model Spider and MetaRank from the knowledge base (after recording new
+    results)."""
     from zoorank.cli.kb import open_kb
     from zoorank.pipeline.learn import fit_rankers
 
@@ -40,7 +42,7 @@ def fit(kb_path, out_dir, as_json) -> None:
                     "skipped": rankers.skipped})
         return
     rows = []
-    for name in ("fennec", "spider", "metarank"):
+    for name in ("belief", "fennec", "spider", "metarank"):
         info = rankers.info.get(name)
         rows.append([name, "fitted" if info else "skipped",
                      ", ".join(f"{k} {fmt(v, 2) if isinstance(v, float) else v}" for k, v in info.items())
@@ -53,8 +55,10 @@ def fit(kb_path, out_dir, as_json) -> None:
 @click.option("--zoo", "zoo_file", required=True, type=click.Path(), help="Zoo file (YAML/TOML).")
 @click.option("--data", "data_path", required=True, type=click.Path(),
               help="Image folder, unlabelled folder, CSV (path,label) or a Hugging Face dataset on disk.")
-@click.option("--budget", default="5", show_default=True, callback=_budget_option,
-              help="How many models run (forward passes): a number, 0 (coarse ranking only) or 'all'.")
+@click.option("--budget", default="auto", show_default=True, callback=_budget_option,
+              help="What runs: 'auto' (every model on a quarter of the probe, with fitted rankers), a number of "
+                   "models on the whole probe (0: no forward pass), 'all', image-passes ('20000img'), or seconds of "
+                   "the probe stage ('30s': the best models of the prior first, until the time is up).")
 @click.option("--no-labels", is_flag=True, help="Use only the label-free parts (Fennec, the energy score).")
 @click.option("--rankers", "rankers_dir", type=click.Path(file_okay=False), default=None,
               help="Fitted rankers (default: <zoorank data>/rankers, written by zoorank fit).")
@@ -89,15 +93,29 @@ def rank(zoo_file, data_path, budget, no_labels, rankers_dir, description, probe
     if note:
         err_console.print(f"[yellow]{note}[/]")
         budget = "all"
+    elif rankers.belief is None and str(budget).strip().lower() == "auto":
+        budget = "5"  # rankers fitted before the belief ranker: today's pipeline with its default
     passes: list[str] = []
     task = DatasetTask([by_name[m] for m in models], ds, probe=p, cache=FeatureCache(cache_dir), device=device,
                        description=description,
                        on_pass=lambda what, out: passes.append(what) or err_console.print(
                            f"  {what}: {'cached' if out.from_cache else f'{out.seconds:.1f} s'}"))
-    pipe = Pipeline(models, fennec=rankers.fennec, spider=rankers.spider, metarank=rankers.metarank,
-                    budget=budget)
+    if rankers.belief is not None:
+        from zoorank.pipeline.belief_job import BeliefJob, parse_plan
+
+        plan = parse_plan(budget, len(models), probe_size=len(task.indices))
+        pipe = BeliefJob(models, rankers.belief, plan=plan)
+        what = plan.describe(len(models))
+    else:
+        try:
+            pipe = Pipeline(models, fennec=rankers.fennec, spider=rankers.spider, metarank=rankers.metarank,
+                            budget=budget)
+        except InputError as exc:
+            raise click.BadParameter(f"{exc} (image-pass budgets need rankers fitted by this release: zoorank fit)",
+                                     param_hint="--budget") from None
+        what = f"budget {pipe.budget}"
     err_console.print(f"{ds.name}: {len(ds)} images, {ds.n_classes or 'no'} classes; {len(models)} models; "
-                      f"budget {pipe.budget}")
+                      f"{what}")
     result = pipe.run(task, use_labels=not no_labels, progress=lambda msg: err_console.print(f"{msg} ..."))
     if kb_path is not None:
         _record(kb_path, task_name or ds.name, result, task, ds, use_labels=not no_labels)
@@ -115,7 +133,9 @@ def rank(zoo_file, data_path, budget, no_labels, rankers_dir, description, probe
 def show_result(result, truth=None) -> None:
     """The ranking and the cost table in the terminal (``truth``: {model: accuracy} to show beside it)."""
     fine_keys = list(result.fine)
-    cols = ["rank", "model", "score", *[f"{k}" for k in result.coarse],
+    intervals = hasattr(result, "low")
+    cols = ["rank", "model", "score", *([f"{100 * result.level:g}% interval"] if intervals else []),
+            *[f"{k}" for k in result.coarse],
             *[("metric " + (result.metric or "")) if k == "metric" else f"{k} (specific)" for k in fine_keys]]
     if truth is not None:
         cols.append("true acc")
@@ -123,12 +143,15 @@ def show_result(result, truth=None) -> None:
     for r in result.rows():
         i = result.models.index(r["model"])
         row = [str(r["rank"]), r["model"] + (" *" if i in result.top else ""), fmt(r["score"], 3),
+               *([f"{fmt(r['low'], 3)} - {fmt(r['high'], 3)}"] if intervals else []),
                *[fmt(r[f"coarse:{k}"], 3) for k in result.coarse],
                *["-" if r[f"fine:{k}"] is None else fmt(r[f"fine:{k}"], 3) for k in fine_keys]]
         if truth is not None:
             row.append(fmt(truth.get(r["model"]), 3))
         rows.append(row)
-    print_table("ranking (best first; * = ran in the fine stage)", cols, rows, justify_right_from=2)
+    ran = (f"* = ran on {getattr(result, 'fraction', 1.0) * 100:g}% of the probe" if intervals
+           else "* = ran in the fine stage")
+    print_table(f"ranking (best first; {ran})", cols, rows, justify_right_from=2)
     print_table("cost", ["stage", "forward passes", "encoder passes", "seconds", "detail"],
                 [[s.name, str(s.forward_passes), str(s.encoder_passes), f"{s.seconds:.2f}", s.detail]
                  for s in result.stages]

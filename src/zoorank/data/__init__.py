@@ -24,7 +24,7 @@ from zoorank.data.loaders import (
     from_unlabelled_folder,
     open_dataset,
 )
-from zoorank.data.probe import Probe, allocate, probe, split
+from zoorank.data.probe import Probe, accepts_rows, allocate, fraction_rows, probe, split
 
 __all__ = [
     "CONTENT_MAX_BYTES",
@@ -35,8 +35,10 @@ __all__ = [
     "Probe",
     "Problem",
     "VerifyReport",
+    "accepts_rows",
     "allocate",
     "encode_labels",
+    "fraction_rows",
     "from_arrays",
     "from_csv",
     "from_folder",

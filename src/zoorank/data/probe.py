@@ -119,6 +119,41 @@ def probe(dataset: ImageDataset, n_max: int | None = None, *, per_class_max: int
     )
 
 
+def accepts_rows(source: object) -> bool:
+    """Whether ``source.features`` can run a model on part of the probe set (takes ``rows``); a view over
+    another source answers through its own ``accepts_rows`` attribute."""
+    import inspect
+
+    answer = getattr(source, "accepts_rows", None)
+    if isinstance(answer, bool):
+        return answer
+    fetch = getattr(source, "features", None)
+    return fetch is not None and "rows" in inspect.signature(fetch).parameters
+
+
+def fraction_rows(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Rows (sorted indices into ``labels``) of a stratified ``fraction`` of a probe set: ``ceil(fraction * N)``
+    rows split over the classes in proportion to their sizes (:func:`allocate`), each class keeping at least 2
+    (all it has if fewer; 1 when the total cannot give every class 2), the rows of smallest seeded priority in
+    each class, so a smaller fraction is contained in a larger one. ``fraction == 1`` is every row."""
+    y = np.asarray(labels)
+    if y.ndim != 1 or y.size == 0:
+        raise InputError("fraction_rows: labels must be a non-empty 1-D array")
+    if isinstance(fraction, bool) or not isinstance(fraction, float | int | np.floating) or not 0 < fraction <= 1:
+        raise InputError(f"the probe fraction must be a number in (0, 1], got {fraction!r}")
+    if fraction == 1:
+        return np.arange(y.size, dtype=np.int64)
+    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    total = min(y.size, max(int(np.ceil(fraction * y.size)), classes.size))
+    alloc = allocate(counts, total, 2 if total >= 2 * classes.size else 1)
+    prio = _priorities(y.size, seed)
+    order = np.lexsort((prio, inverse))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank_in_class = np.empty(y.size, dtype=np.int64)
+    rank_in_class[order] = np.arange(y.size) - np.repeat(starts, counts)
+    return np.flatnonzero(rank_in_class < alloc[inverse]).astype(np.int64)
+
+
 def split(dataset: ImageDataset, test_fraction: float = 0.2, seed: int = 0, *,
           stratify: bool = True) -> tuple[ImageDataset, ImageDataset]:
     """A fixed, seeded train/test split: ``(train, test)`` subsets of ``dataset`` (``parent_indices`` hold their

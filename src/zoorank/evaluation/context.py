@@ -94,12 +94,22 @@ class HistoryView:
         finally:
             self.provider_seconds += time.perf_counter() - t0
 
-    def features(self, model: str, task: str) -> tuple[np.ndarray, np.ndarray | None]:
+    @property
+    def accepts_rows(self) -> bool:
+        """Whether the history's provider can run a model on part of a probe set (:func:`accepts_rows`)."""
+        from zoorank.data import accepts_rows
+
+        return accepts_rows(self._provider)
+
+    def features(self, model: str, task: str, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """A model's probe features and source logits on an OTHER task (history: the knowledge base's cached
-        features; not a forward pass on the evaluated task, so not counted; provider time not in the method's)."""
+        features; not a forward pass on the evaluated task, so not counted; provider time not in the method's);
+        ``rows``: of those probe images only."""
         self._allowed(task)
         provider = self._need_provider("features")
-        return self._timed(lambda: provider.features(model, task))
+        if rows is None:
+            return self._timed(lambda: provider.features(model, task))
+        return self._timed(lambda: provider.features(model, task, rows=rows))
 
     def labels(self, task: str) -> np.ndarray:
         """Probe labels of an OTHER task."""
@@ -151,6 +161,7 @@ class TaskContext:
         self.live = live
         self._cache = cache if cache is not None else {}
         self.requested: set[str] = set()
+        self._images: dict = {}
         self.proxy_passes = 0
         self.provider_seconds = 0.0
         #: Time a method spent on offline work (fitting a learned ranker on the other targets: what
@@ -195,18 +206,35 @@ class TaskContext:
             self.provider_seconds += time.perf_counter() - t0
         return self._cache[key]
 
-    def features(self, model: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """(features [N, D], source logits [N, Cs] or None) of ``model`` on this task: one forward pass."""
+    def features(self, model: str, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(features [N, D], source logits [N, Cs] or None) of ``model`` on this task: one forward pass. With
+        ``rows`` (indices into the probe set), of those probe images only (the provider must accept ``rows``);
+        :attr:`image_passes` counts the images each distinct request passes through a model."""
         if model not in self.zoo:
             raise InputError(f"unknown model {model!r}")
         provider = self._need_provider()
         self.requested.add(model)
-        out = self._cached(("features", model), lambda: provider.features(model, self.task))
+        if rows is None:
+            key = ("features", model)
+            out = self._cached(key, lambda: provider.features(model, self.task))
+        else:
+            from zoorank.store.scores import digest
+
+            rows = np.asarray(rows, dtype=np.int64)
+            key = ("features", model, digest(rows))
+            out = self._cached(key, lambda: provider.features(model, self.task, rows=rows))
         try:
             feats, logits = out
         except (TypeError, ValueError):
             raise InputError(f"provider.features({model!r}, {self.task!r}) must return (features, logits)") from None
+        if key not in self._images:
+            self._images[key] = int(np.shape(feats)[0])
         return feats, logits
+
+    @property
+    def image_passes(self) -> int:
+        """Images passed through zoo models for this task (each distinct (model, rows) request once)."""
+        return sum(self._images.values())
 
     def labels(self) -> np.ndarray:
         provider = self._need_provider()

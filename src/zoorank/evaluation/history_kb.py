@@ -22,9 +22,10 @@ __all__ = ["fill_kb"]
 
 
 def _task_rows(bench, provider, task: str, metrics: Sequence[str], cache: dict) -> dict:
-    """Everything the knowledge base gets about one historical task (computed once per run)."""
-    if task in cache:
-        return cache[task]
+    """Everything the knowledge base gets about one historical task (computed once per run and metric list)."""
+    key = (task, tuple(metrics))
+    if key in cache:
+        return cache[key]
     from zoorank import metrics as M
     from zoorank.methods.metarank.cards import card_from_task_info
     from zoorank.store.scores import ScoreStore
@@ -41,14 +42,43 @@ def _task_rows(bench, provider, task: str, metrics: Sequence[str], cache: dict) 
             continue
         if np.isfinite(s).all():
             scores[metric] = s
+    scores.update(_fraction_scores(bench, provider, task, y, store))
     token = _token(provider, task)
     n_train = int(info.extra.get("n_train") or y.size)
-    cache[task] = {"n_classes": int(info.n_classes or np.unique(y).size), "n_samples": n_train,
+    cache[key] = {"n_classes": int(info.n_classes or np.unique(y).size), "n_samples": n_train,
                    "description": card_from_task_info(info).to_text(),
                    "proxy": _proxy(provider, task),
                    "token": token, "scores": scores,
                    "truth": bench.truth(task)}
-    return cache[task]
+    return cache[key]
+
+
+def _fraction_scores(bench, provider, task: str, y: np.ndarray, store) -> dict[str, np.ndarray]:
+    """The belief ranker's stacked metrics on every zoo model at each of its probe fractions
+    (:data:`zoorank.methods.belief.PROBE_FRACTIONS`), keyed ``<metric>@probe<percent>`` (recorded as
+    ``metric:<metric>@probe<percent>``); nothing when the provider cannot run a subset of the probe."""
+    from zoorank import metrics as M
+    from zoorank.data import accepts_rows, fraction_rows
+    from zoorank.methods.belief import PROBE_FRACTIONS, STACK_METRICS, probe_kind
+
+    if not accepts_rows(provider):
+        return {}
+    fetch = provider.features
+    out = {}
+    for f in PROBE_FRACTIONS:
+        if f == 1.0:
+            continue
+        rows = fraction_rows(y, f)
+        pairs = [fetch(m, task, rows=rows) for m in bench.models]
+        for metric in STACK_METRICS:
+            try:
+                s = store.score_zoo(metric, [a for a, _ in pairs], [lg for _, lg in pairs], y[rows],
+                                    names=bench.models)
+            except M.MetricUnavailable:
+                continue
+            if np.isfinite(s).all():
+                out[probe_kind(metric, f)[len("metric:"):]] = s
+    return out
 
 
 def _token(provider, task: str) -> np.ndarray | None:

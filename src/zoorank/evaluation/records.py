@@ -7,6 +7,8 @@ Each (method, task) gives a :class:`Record` (the JSON contract of DESIGN.md):
 - ``top1_regret`` — best true accuracy minus that of the model ranked first (accuracy units, 0..1);
 - ``forward_passes`` — number of distinct (model, task) feature extractions the method asked the
   context for (counted, not declared: #models for a metric, 0 for popularity);
+- ``image_passes`` (optional) — images passed through zoo models for the task (each distinct (model, probe
+  rows) request once): the cost of a method that runs models on part of the probe set;
 - ``seconds`` — the method's own wall time, EXCLUDING the time spent in the provider (extracting or
   loading features is shared by every method on a task and cached; its cost is what
   ``forward_passes`` measures) and the offline fitting of learned rankers on the other targets
@@ -44,9 +46,13 @@ class Record:
     top1_regret: float
     forward_passes: int
     seconds: float
+    image_passes: int | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["image_passes"] is None:
+            del d["image_passes"]
+        return d
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,10 @@ def read_json(path: str | Path) -> list[Record]:
         if not isinstance(d, dict) or set(RECORD_KEYS) - set(d):
             raise InputError(f"{p}: record {i} must have the keys {', '.join(RECORD_KEYS)}")
         try:
+            images = d.get("image_passes")
             r = Record(str(d["method"]), str(d["task"]), float(d["weighted_tau"]), float(d["pearson"]),
-                       float(d["top1_regret"]), int(d["forward_passes"]), float(d["seconds"]))
+                       float(d["top1_regret"]), int(d["forward_passes"]), float(d["seconds"]),
+                       None if images is None else int(images))
         except (TypeError, ValueError):
             raise InputError(f"{p}: record {i} has a non-numeric value") from None
         if not all(math.isfinite(v) for v in (r.weighted_tau, r.pearson, r.top1_regret, r.seconds)):
@@ -156,6 +164,7 @@ class Summary:
     top1_regret: float
     forward_passes: float  # per task
     seconds: float  # per task
+    image_passes: float = float("nan")  # per task, over the records that count them
 
 
 def summary(records: Iterable[Record]) -> list[Summary]:
@@ -165,7 +174,9 @@ def summary(records: Iterable[Record]) -> list[Summary]:
         by.setdefault(r.method, []).append(r)
     out = [
         Summary(m, len(rs), *(float(np.mean([getattr(r, k) for r in rs]))
-                              for k in ("weighted_tau", "pearson", "top1_regret", "forward_passes", "seconds")))
+                              for k in ("weighted_tau", "pearson", "top1_regret", "forward_passes", "seconds")),
+                float(np.mean(images)) if (images := [r.image_passes for r in rs if r.image_passes is not None])
+                else float("nan"))
         for m, rs in by.items()
     ]
     return sorted(out, key=lambda s: (-s.weighted_tau, s.method))

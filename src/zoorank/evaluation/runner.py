@@ -110,7 +110,8 @@ def run(
                     raise
                 result = Skip(method.name, task, f"failed: {type(exc).__name__}: {exc}")
             else:
-                result = Record(method.name, task, q[0], q[1], q[2], ctx.forward_passes, max(seconds, 0.0))
+                result = Record(method.name, task, q[0], q[1], q[2], ctx.forward_passes, max(seconds, 0.0),
+                                ctx.image_passes)
             keep(result)
             if on_result is not None:
                 on_result(result)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import sys
@@ -58,11 +59,14 @@ def markdown(records: Iterable[Record], *, skipped: Iterable[Skip] | None = None
         body.append(["**mean**", *(_cell(mean[m], digits) for m in methods)])
     parts.append(markdown_table(header, body))
     parts.append("\n\n### Summary (means over targets)\n")
+    images = any(math.isfinite(s.image_passes) for s in summ)
     parts.append(markdown_table(
         ["method", "targets", "weighted tau", "pearson", "top-1 regret (points)", "forward passes / target",
-         "seconds / target"],
+         *(["images passed / target"] if images else []), "seconds / target"],
         [[s.method, str(s.n_tasks), _cell(s.weighted_tau, digits), _cell(s.pearson, digits),
-          f"{100 * s.top1_regret:.1f}", f"{s.forward_passes:.0f}", f"{s.seconds:.3g}"] for s in summ],
+          f"{100 * s.top1_regret:.1f}", f"{s.forward_passes:.0f}",
+          *([f"{s.image_passes:.0f}" if math.isfinite(s.image_passes) else "-"] if images else []),
+          f"{s.seconds:.3g}"] for s in summ],
     ))
     if skipped:
         parts.append("\n\n### Skipped\n")

@@ -12,6 +12,9 @@ arguments (:func:`zoorank.pipeline.learn.fit_rankers` fits each ranker whose dat
   :data:`TOKEN_KEY`: the class centres of the general encoder, equation 5), supervised by the recorded
   ``finetune_acc`` where every model has one, else by the Copeland aggregation of the recorded ``metric:nce``,
   ``metric:leep``, ``metric:logme`` and ``metric:hscore`` scores (appendix A.4).
+- **the belief ranker** (:func:`belief_history`): the ``finetune_acc`` matrix (tasks x models, missing allowed)
+  of the tasks with at least 3 recorded accuracies, their proxy vectors as descriptors when every one of them has
+  one, and the stacked metrics' scores at each probe fraction (``metric:<name>`` and ``metric:<name>@probe<pct>``).
 - **MetaRank** (:func:`metarank_records`): for every task with a description (the task's ``description``) and
   ``finetune_acc`` of at least 3 models, the weighted tau of each recorded metric against those accuracies (the
   meta-dataset of MetaRank).
@@ -27,7 +30,8 @@ from zoorank import ranking as R
 from zoorank.errors import InputError
 from zoorank.metric_sets import SPIDER_SUPERVISION
 
-__all__ = ["PROXY_KEY", "TOKEN_KEY", "fennec_history", "fennec_kinds", "metarank_records", "spider_tasks"]
+__all__ = ["PROXY_KEY", "TOKEN_KEY", "belief_history", "fennec_history", "fennec_kinds", "metarank_records",
+           "spider_tasks"]
 
 #: Task meta-features the rankers are fitted from: Fennec's proxy vector, Spider's task token.
 PROXY_KEY, TOKEN_KEY = "proxy", "spider_token"
@@ -115,7 +119,8 @@ def spider_tasks(kb: Any, models: list[str], *, with_counts: bool = False) -> li
 
 def metarank_records(kb: Any, models: list[str] | None = None, *, min_models: int = 3) -> list:
     """MetaRank's meta-dataset from the knowledge base: weighted tau of every recorded metric against the
-    recorded fine-tuned accuracies, per task with a description (module doc)."""
+    recorded fine-tuned accuracies, per task with a description (module doc). Scores on part of a probe
+    (``metric:<name>@probe<pct>``, the belief ranker's) are not metrics MetaRank chooses among and are left out."""
     from zoorank.methods.metarank import MetaRecord
 
     kinds = kb.kinds()
@@ -125,7 +130,7 @@ def metarank_records(kb: Any, models: list[str] | None = None, *, min_models: in
     out = []
     tasks = {t.name: t for t in kb.tasks()}
     for kind in kinds:
-        if not kind.startswith("metric:"):
+        if not kind.startswith("metric:") or "@" in kind:
             continue
         mat = kb.matrix(kind, models=models)
         for j, task in enumerate(truth.tasks):
@@ -140,3 +145,31 @@ def metarank_records(kb: Any, models: list[str] | None = None, *, min_models: in
             out.append(MetaRecord(task, str(desc), kind.split(":", 1)[1], float(R.weighted_tau(s[ok], acc[ok])),
                                   source="kb"))
     return out
+
+
+def belief_history(kb: Any, models: list[str]) -> dict[str, Any]:
+    """The arguments of :meth:`zoorank.methods.belief.BeliefRanker.fit` from a knowledge base (module doc):
+    ``BeliefRanker().fit(**belief_history(kb, models))``. InputError when no task has 3 recorded accuracies."""
+    from zoorank.methods.belief import PROBE_FRACTIONS, STACK_METRICS, probe_kind
+
+    if "finetune_acc" not in set(kb.kinds()):
+        raise InputError("belief: the knowledge base holds no finetune_acc results; record fine-tuned accuracies "
+                         "(zoorank kb record MODEL TASK --kind finetune_acc --value V)")
+    mat = kb.matrix("finetune_acc", models=models)
+    A = np.asarray(mat.values, dtype=float).T  # [tasks, models]
+    keep = [j for j in range(A.shape[0]) if np.isfinite(A[j]).sum() >= 3]
+    if not keep:
+        raise InputError("belief: no task of the knowledge base has fine-tuned accuracies of 3 models")
+    names = [mat.tasks[j] for j in keep]
+    meta = {t.name: t.meta for t in kb.tasks()}
+    proxies = [meta.get(t, {}).get(PROXY_KEY) for t in names]
+    descriptors = np.array(proxies, dtype=float) if all(p is not None for p in proxies) else None
+    kinds = set(kb.kinds())
+    scores = {}
+    for f in PROBE_FRACTIONS:
+        for metric in STACK_METRICS:
+            kind = probe_kind(metric, f)
+            if kind in kinds:
+                scores[kind] = np.asarray(kb.matrix(kind, models=models, tasks=names).values, dtype=float).T
+    return {"models": list(models), "accuracies": A[keep], "descriptors": descriptors, "scores": scores,
+            "tasks": names}

@@ -41,7 +41,8 @@ class DatasetTask:
         self.description = description
         self.on_pass = on_pass  # called with (what, extracted) after each extraction (progress, costs)
         self._encoder = None
-        self._memo: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+        self._memo: dict = {}
+        self._loaded_models: dict = {}
         self.loaded: dict[str, dict] = {}  # params, layers, architecture of every model that ran
 
     @property
@@ -64,18 +65,25 @@ class DatasetTask:
             self.on_pass(what, out)
         return out
 
-    def features(self, model: str) -> tuple[np.ndarray, np.ndarray | None]:
+    def features(self, model: str, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(features, source logits) of ``model`` on the probe set, or with ``rows`` (indices into the probe set)
+        on those probe images only (a forward pass of just those images)."""
         from zoorank.zoo.loading import load_model
 
         if model not in self.specs:
             raise InputError(f"unknown model {model!r} (not in the zoo)")
-        if model not in self._memo:
-            loaded = load_model(self.specs[model], self.device)
+        key = model if rows is None else (model, tuple(int(r) for r in rows))
+        if key not in self._memo:
+            if model not in self._loaded_models:
+                self._loaded_models[model] = load_model(self.specs[model], self.device)
+            loaded = self._loaded_models[model]
             self.loaded[model] = {"params": loaded.num_params, "layers": loaded.num_layers,
                                   "architecture": self.specs[model].ref}
-            out = self._extract(loaded, self.indices, None if self.probe is None else self.probe.identity, model)
-            self._memo[model] = (out.features, out.logits)
-        return self._memo[model]
+            idx = self.indices if rows is None else self.indices[np.asarray(rows, dtype=np.int64)]
+            identity = self.probe.identity if (self.probe is not None and rows is None) else None
+            out = self._extract(loaded, idx, identity, model)
+            self._memo[key] = (out.features, out.logits)
+        return self._memo[key]
 
     def _encoder_model(self):
         if self._encoder is None:

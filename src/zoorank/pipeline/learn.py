@@ -33,6 +33,7 @@ from zoorank.jsonfile import read_json_file
 from zoorank.methods.kb_adapter import (
     PROXY_KEY,
     TOKEN_KEY,
+    belief_history,
     fennec_history,
     fennec_kinds,
     metarank_records,
@@ -41,6 +42,7 @@ from zoorank.methods.kb_adapter import (
 from zoorank.metric_sets import RECORDED
 
 if TYPE_CHECKING:
+    from zoorank.methods.belief import BeliefRanker
     from zoorank.methods.fennec.model import Fennec
     from zoorank.methods.metarank.model import MetaRank
     from zoorank.methods.spider.model import ModelSpider
@@ -61,13 +63,15 @@ class Rankers:
     metarank: MetaRank | None = None
     skipped: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    belief: BeliefRanker | None = None
 
     def save(self, directory: str | Path) -> Path:
         """Write ``rankers.json`` and one file per fitted ranker into ``directory``."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         files = {}
-        for name, target in (("fennec", "fennec.npz"), ("spider", "spider"), ("metarank", "metarank.npz")):
+        for name, target in (("fennec", "fennec.npz"), ("spider", "spider"), ("metarank", "metarank.npz"),
+                             ("belief", "belief.npz")):
             obj = getattr(self, name)
             if obj is not None:
                 path = obj.save(d / target)
@@ -81,6 +85,7 @@ class Rankers:
 
     @classmethod
     def load(cls, directory: str | Path) -> Rankers:
+        from zoorank.methods.belief import BeliefRanker
         from zoorank.methods.fennec.model import Fennec
         from zoorank.methods.metarank import MetaRank
         from zoorank.methods.spider import ModelSpider
@@ -96,7 +101,8 @@ class Rankers:
             raise InputError(f"{exc}: run `zoorank fit` again") from None
         if not isinstance(manifest, dict) or manifest.get("zoorank_rankers") != 1:
             raise InputError(f"{path}: not a zoorank rankers manifest")
-        loaders = {"fennec": Fennec.load, "spider": ModelSpider.load, "metarank": MetaRank.load}
+        loaders = {"fennec": Fennec.load, "spider": ModelSpider.load, "metarank": MetaRank.load,
+                   "belief": BeliefRanker.load}
         files = manifest.get("files", {})
         if not isinstance(manifest.get("models"), list) or not isinstance(files, dict) or set(files) - set(loaders):
             raise InputError(f"{path}: the manifest lacks its model list or names unknown rankers")
@@ -120,7 +126,7 @@ class Rankers:
             except Exception as exc:  # a file the loader cannot parse: damaged, whatever its parser says
                 raise InputError(f"{d / f} is damaged ({type(exc).__name__}): run `zoorank fit` again") from None
         return cls(list(manifest["models"]), parts.get("fennec"), parts.get("spider"), parts.get("metarank"),
-                   dict(manifest.get("skipped", {})), dict(manifest.get("info", {})))
+                   dict(manifest.get("skipped", {})), dict(manifest.get("info", {})), parts.get("belief"))
 
 
 def _checksums(directory: Path, entries) -> dict[str, str]:
@@ -137,20 +143,53 @@ def _checksums(directory: Path, entries) -> dict[str, str]:
     return out
 
 
-def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = None,
-                metarank: dict | None = None, mixtures: int = 256, progress: Any = None) -> Rankers:
-    """Fit Fennec, Model Spider and MetaRank from the knowledge base (module doc); ``fennec`` / ``spider`` /
-    ``metarank``: keyword arguments of each ranker; ``mixtures``: Spider's extra training tasks mixed from the
-    truth-supervised tasks' class centres. The zoo is every model of the knowledge base."""
-    from zoorank.methods.fennec.model import Fennec
-    from zoorank.methods.metarank import MetaRank
-    from zoorank.methods.spider import ModelSpider, token_mixtures
+RANKER_NAMES = ("belief", "fennec", "spider", "metarank")
 
+
+def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = None,
+                metarank: dict | None = None, mixtures: int = 256, progress: Any = None,
+                only: Sequence[str] | None = None) -> Rankers:
+    """Fit the belief ranker, Fennec, Model Spider and MetaRank from the knowledge base (module doc); ``fennec`` /
+    ``spider`` / ``metarank``: keyword arguments of each ranker; ``mixtures``: Spider's extra training tasks mixed
+    from the truth-supervised tasks' class centres; ``only``: fit just these rankers (default all of
+    :data:`RANKER_NAMES`). The zoo is every model of the knowledge base."""
+    wanted = set(RANKER_NAMES if only is None else only)
+    if wanted - set(RANKER_NAMES):
+        raise InputError(f"unknown ranker(s) {', '.join(sorted(wanted - set(RANKER_NAMES)))}; the rankers are "
+                         f"{', '.join(RANKER_NAMES)}")
     say = progress or (lambda _msg: None)
     models = sorted(m.name for m in kb.models())
     if len(models) < 2:
         raise InputError(f"the knowledge base has {len(models)} model(s); record results of at least 2 first")
     out = Rankers(models, info={"fitted_at": time.strftime("%Y-%m-%d %H:%M:%S"), "n_tasks": len(kb.tasks())})
+    if "belief" in wanted:
+        _fit_belief(kb, models, out, say)
+    if "fennec" in wanted:
+        _fit_fennec(kb, models, out, say, fennec)
+    if "spider" in wanted:
+        _fit_spider(kb, models, out, say, spider, mixtures)
+    if "metarank" in wanted:
+        _fit_metarank(kb, models, out, say, metarank)
+    return out
+
+
+def _fit_belief(kb: Any, models: list[str], out: Rankers, say: Any) -> None:
+    say("belief")
+    try:
+        from zoorank.methods.belief import BeliefRanker
+
+        t0 = time.perf_counter()
+        out.belief = BeliefRanker().fit(**belief_history(kb, models))
+        out.info["belief"] = {"tasks": len(out.belief.tasks_), "bandwidth": out.belief.bandwidth_,
+                              "links": {f"{f:g}": round(link.rho, 4) for f, link in out.belief.links_.items()},
+                              "seconds": time.perf_counter() - t0}
+    except InputError as exc:
+        out.skipped["belief"] = str(exc)
+
+
+def _fit_fennec(kb: Any, models: list[str], out: Rankers, say: Any, fennec: dict | None) -> None:
+    from zoorank.methods.fennec.model import Fennec
+
     say("Fennec")
     problems = []
     for kind in fennec_kinds(kb):
@@ -167,6 +206,11 @@ def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = No
         break
     if out.fennec is None:
         out.skipped["fennec"] = "; ".join(problems) or "no metric:fda or finetune_acc results"
+
+
+def _fit_spider(kb: Any, models: list[str], out: Rankers, say: Any, spider: dict | None, mixtures: int) -> None:
+    from zoorank.methods.spider import ModelSpider, token_mixtures
+
     say("Model Spider")
     tasks, n_truth = spider_tasks(kb, models, with_counts=True)
     if len(tasks) < 2:
@@ -180,6 +224,11 @@ def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = No
             out.info["spider"] = {"tasks": len(tasks), "mixtures": len(mixed), "seconds": time.perf_counter() - t0}
         except InputError as exc:
             out.skipped["spider"] = str(exc)
+
+
+def _fit_metarank(kb: Any, models: list[str], out: Rankers, say: Any, metarank: dict | None) -> None:
+    from zoorank.methods.metarank import MetaRank
+
     say("MetaRank")
     records = metarank_records(kb, models)
     n_data, n_metrics = len({r.dataset for r in records}), len({r.metric for r in records})
@@ -193,7 +242,6 @@ def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = No
             out.info["metarank"] = {"datasets": n_data, "metrics": n_metrics, "seconds": time.perf_counter() - t0}
         except InputError as exc:
             out.skipped["metarank"] = str(exc)
-    return out
 
 
 def record_task(kb: Any, task: str, *, n_classes: int | None, n_samples: int, proxy: np.ndarray | None = None,
@@ -264,8 +312,15 @@ def record_ranking(kb: Any, task_name: str, result: Any, task: Any, *, n_classes
     proxy = summarize_proxy(task.proxy_features())  # the encoders' passes come from the feature cache
     token = task_token(task.encoder_features(), labels) if labels is not None else None
     ran = [result.models[i] for i in result.top]
-    measured = measured_scores(task, ran, labels)
-    if result.metric is not None:
+    fraction = float(getattr(result, "fraction", 1.0))
+    if fraction < 1.0:  # the belief job's probe stage: its stacked scores on part of the probe, no extra pass
+        from zoorank.methods.belief import probe_kind
+
+        measured = {probe_kind(metric, fraction)[len("metric:"):]: {result.models[i]: v for i, v in per.items()}
+                    for metric, per in result.fine.items()}
+    else:
+        measured = measured_scores(task, ran, labels)
+    if result.metric is not None and "metric" in result.fine:
         measured.setdefault(result.metric, {}).update(
             {result.models[i]: float(v) for i, v in result.fine.get("metric", {}).items()})
     return record_evidence(kb, task_name, n_classes=n_classes, n_samples=n_samples, proxy=proxy, token=token,
@@ -286,7 +341,7 @@ def rankers_for_zoo(directory: str | Path | None, zoo: Sequence[str]) -> tuple[R
         if directory is not None:
             raise
         return Rankers(sorted(zoo)), list(zoo), f"{exc}: without rankers every model runs"
-    if not (rankers.fennec or rankers.spider):
+    if not (rankers.fennec or rankers.spider or rankers.belief):
         return rankers, list(zoo), None
     unknown = sorted(set(zoo) - set(rankers.models))
     if unknown:

@@ -165,8 +165,11 @@ def _truth_summary(result: PipelineResult, truth: Mapping[str, float]) -> str:
 def _ranking_table(result: PipelineResult, truth: Mapping[str, float] | None) -> str:
     ran = set(result.top)
     fine_label = {"metric": result.metric or "metric"}
+    belief = hasattr(result, "low")  # the belief job: posterior means with intervals, images each model saw
     head = ['<th class="num">Rank</th>', "<th>Model</th>", '<th title="forward pass">Fwd</th>',
             '<th class="num">Final score</th>']
+    if belief:
+        head += [f'<th class="num">{100 * result.level:g}% interval</th>', '<th class="num">Probe images</th>']
     head += [f'<th class="num">{_e(_SCORER_NAMES.get(k, k))} (coarse)</th>' for k in result.coarse]
     head += [f'<th class="num">{_e(fine_label.get(k, _SCORER_NAMES.get(k, k)))} (fine)</th>' for k in result.fine]
     if truth is not None:
@@ -177,6 +180,9 @@ def _ranking_table(result: PipelineResult, truth: Mapping[str, float] | None) ->
         cells = [f'<td class="num">{r}</td>', f'<td class="model">{_e(name)}</td>',
                  f'<td class="mark" title="forward pass">{MARK}</td>' if i in ran else '<td class="mark"></td>',
                  f'<td class="num">{_fmt(result.scores[i])}</td>']
+        if belief:
+            cells += [f'<td class="num">{_fmt(result.low[i])} {DASH} {_fmt(result.high[i])}</td>',
+                      f'<td class="num">{result.probe_images.get(i, 0)}</td>']
         cells += [f'<td class="num">{_fmt(v[i])}</td>' for v in result.coarse.values()]
         cells += [f'<td class="num">{_fmt(v.get(i))}</td>' for v in result.fine.values()]
         if truth is not None:
@@ -184,10 +190,19 @@ def _ranking_table(result: PipelineResult, truth: Mapping[str, float] | None) ->
         cls = ' class="ran"' if i in ran else ""
         rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
     k = len(result.top)
-    legend = (f"{MARK} and shaded rows: the K = {k} models of the coarse ranking that had forward passes; the fine "
-              f"stage re-scored them and they come first. Final score: 1 + their mean normalised fine rank; the "
-              f"others keep their coarse score (mean normalised coarse rank, in (0, 1]).") if k else (
-              "Budget 0: no forward pass, the final score is the coarse score (mean normalised coarse rank).")
+    if belief and k:
+        legend = (f"{MARK} and shaded rows: the {k} models run on {100 * result.fraction:g}% of the probe set. "
+                  f"Final score: the posterior mean of the model's accuracy (the prior from the knowledge base, "
+                  f"sharpened by the stacked metrics of the models that ran), with its central "
+                  f"{100 * result.level:g}% interval.")
+    elif belief:
+        legend = "No forward pass: the final score is the prior mean of each model's accuracy."
+    elif k:
+        legend = (f"{MARK} and shaded rows: the K = {k} models of the coarse ranking that had forward passes; the "
+                  f"fine stage re-scored them and they come first. Final score: 1 + their mean normalised fine "
+                  f"rank; the others keep their coarse score (mean normalised coarse rank, in (0, 1]).")
+    else:
+        legend = "Budget 0: no forward pass, the final score is the coarse score (mean normalised coarse rank)."
     return "\n".join([
         "<section>\n<h2>Ranking</h2>",
         '<table id="ranking">',

@@ -137,13 +137,22 @@ class ZooBenchProvider:
         self.cache.put(key, feats, logits, meta={"model": model, "dataset": dataset_id})
         return feats, logits
 
-    def features(self, model: str, task: str) -> tuple[np.ndarray, np.ndarray]:
-        """(features [N, D], source logits [N, K]) of ``model`` on ``task``'s probe set."""
+    def features(self, model: str, task: str, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(features [N, D], source logits [N, K]) of ``model`` on ``task``'s probe set; with ``rows`` (indices
+        into the probe set, e.g. :func:`zoorank.data.fraction_rows`), on those probe images only: a forward pass
+        of just those images, cached under its own key."""
         from zoorank.datasets.zoobench import tasks as T
+        from zoorank.store.scores import digest
 
         checksum = self._task_checksum(task)
         idx = self.probe_indices(task)
         probe_id = "train" if self.probe_max is None else f"probe{self.probe_max}:" + ",".join(map(str, idx[:5]))
+        if rows is not None:
+            rows = np.asarray(rows, dtype=np.int64)
+            if rows.ndim != 1 or rows.size == 0 or rows.min() < 0 or rows.max() >= idx.size:
+                raise InputError(f"rows must index the {idx.size} probe images of {task!r}")
+            idx = idx[rows]
+            probe_id += ":rows" + digest(rows)[:16]
         return self._features(model, lambda: T.load(task).images[idx], f"zoobench:{task}:{checksum}", probe_id)
 
     def proxy_features(self, task: str, encoder: str = PROXY_MODEL) -> np.ndarray:
@@ -185,6 +194,22 @@ class ZooBenchProvider:
         """The model's features on the general mixture of the source domains (PED)."""
         images = general_images()
         return self._features(model, lambda: images, "zoobench:general", f"{GENERAL_PER_DOMAIN}x{GENERAL_SEED}")[0]
+
+
+def live_provider(root: str | Path | None, tasks: Any, models: Any, *, threads: int | None = None
+                  ) -> ZooBenchProvider:
+    """A provider with no feature cache (every request a real forward pass: end-to-end timing), warmed up
+    untimed: every task's data generated and checked, every model run once on the first task, so that start-up
+    costs (the generators, torch's first calls) fall on no method."""
+    from zoorank.store.feature_cache import NoFeatureCache
+
+    tasks = list(tasks)
+    live = ZooBenchProvider(root, cache=NoFeatureCache(), threads=threads)
+    for t in tasks:
+        live.prepare(t)
+    for m in models:
+        live.features(m, tasks[0])
+    return live
 
 
 def general_images(per_domain: int = GENERAL_PER_DOMAIN, seed: int = GENERAL_SEED) -> np.ndarray:

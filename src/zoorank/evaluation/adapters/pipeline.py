@@ -32,7 +32,7 @@ from zoorank.errors import InputError
 from zoorank.evaluation import MethodSkipped, TaskContext
 from zoorank.evaluation.registry import register_variants
 
-__all__ = ["ContextTask", "PipelineMethod", "fold_rankers", "rank_in_context", ]
+__all__ = ["BeliefMethod", "ContextTask", "PipelineMethod", "fold_rankers", "rank_in_context"]
 
 
 class ContextTask:
@@ -46,8 +46,14 @@ class ContextTask:
     def labels(self) -> np.ndarray:
         return np.asarray(self.context.labels())
 
-    def features(self, model: str):
-        return self.context.features(model)
+    @property
+    def accepts_rows(self) -> bool:
+        from zoorank.data import accepts_rows
+
+        return accepts_rows(self.context.provider)
+
+    def features(self, model: str, rows=None):
+        return self.context.features(model, rows)
 
     def proxy_features(self) -> np.ndarray:
         return self.context.proxy_features()
@@ -118,19 +124,20 @@ class _HistoryBench:
         return self._h.truth(task)
 
 
-def fold_rankers(context: TaskContext) -> Any:
+def fold_rankers(context: TaskContext, only: tuple[str, ...] | None = None) -> Any:
     """The rankers ``zoorank fit`` fits from a knowledge base of the fold's history (module doc); cached per run
     (provider, zoo and held-out target), and each historical task's knowledge-base rows are computed once per run."""
     import tempfile
     from pathlib import Path
 
     from zoorank.evaluation.history_kb import fill_kb
+    from zoorank.methods.belief import STACK_METRICS
     from zoorank.pipeline.learn import fit_rankers
     from zoorank.store import KnowledgeBase
 
     provider, hist = context.provider, context.history
     run_key = (id(provider), tuple(hist.models), id(hist._bench))  # rows follow the benchmark's model order
-    key = (*run_key, tuple(hist.tasks), hist.held_out)
+    key = (*run_key, tuple(hist.tasks), hist.held_out, only)
     hit = _FOLDS.get(key)
     if hit is not None and hit[0] is provider:
         return hit[1]
@@ -139,9 +146,11 @@ def fold_rankers(context: TaskContext) -> Any:
         _ROWS.clear()
         rows = _ROWS[run_key] = (provider, {})
     view = _HistoryBench(hist)
+    # a belief-only fit needs only the belief ranker's stacked metrics of each historical task
+    metrics = {"metrics": STACK_METRICS} if only == ("belief",) else {}
     with tempfile.TemporaryDirectory() as tmp, KnowledgeBase(Path(tmp) / "kb.sqlite") as kb:
-        fill_kb(kb, view, hist, list(hist.tasks), cache=rows[1])
-        rankers = fit_rankers(kb)
+        fill_kb(kb, view, hist, list(hist.tasks), cache=rows[1], **metrics)
+        rankers = fit_rankers(kb, only=only)
     rankers.info.update(held_out=hist.held_out, history=list(hist.tasks))
     if len(_FOLDS) > 4:
         _FOLDS.clear()
@@ -168,6 +177,44 @@ def rank_in_context(rankers: Any, context: TaskContext, *, budget: int | str, us
     result = pipe.run(ContextTask(context, rankers.models), use_labels=use_labels)
     where = {m: i for i, m in enumerate(rankers.models)}
     return result, np.asarray(result.scores)[[where[m] for m in context.models]]
+
+
+class BeliefMethod:
+    """``zoorank rank``'s default job (:class:`zoorank.pipeline.belief_job.BeliefJob`) with the rankers
+    ``zoorank fit`` makes of the fold's history: ``rank:default`` runs the default plan, ``rank:coarse`` the prior
+    alone (no forward pass of the zoo)."""
+
+    def __init__(self, name: str, budget: Any = None):
+        self.name = name
+        self.budget = budget
+        self.last = None
+
+    def __repr__(self) -> str:
+        return f"BeliefMethod({self.name!r})"
+
+    def scores(self, task: str, context: TaskContext) -> np.ndarray:
+        from zoorank.pipeline.belief_job import BeliefJob, parse_plan
+
+        if len(context.history.tasks) < 2:
+            raise MethodSkipped(f"{self.name} needs at least 2 other targets to learn from")
+        rankers = context.offline(lambda: fold_rankers(context, only=("belief",)))
+        if rankers.belief is None:
+            raise MethodSkipped(f"{self.name}: zoorank fit could not fit the belief ranker "
+                                f"({rankers.skipped.get('belief', 'not fitted')})")
+        unknown = sorted(set(context.models) ^ set(rankers.models))
+        if unknown:
+            raise InputError(f"the rankers were fitted on another zoo (models not in both: {', '.join(unknown[:5])})")
+        source = ContextTask(context, rankers.models)
+        plan = parse_plan(self.budget, len(rankers.models), probe_size=len(source.labels()))
+        self.last = BeliefJob(rankers.models, rankers.belief, plan=plan).run(source)
+        where = {m: i for i, m in enumerate(rankers.models)}
+        return np.asarray(self.last.scores)[[where[m] for m in context.models]]
+
+
+@register_variants
+def _belief_variants() -> dict[str, Callable[[], BeliefMethod]]:
+    return {"rank:default": lambda: BeliefMethod("rank:default"),
+            "rank:coarse": lambda: BeliefMethod("rank:coarse", budget=0)}
 
 
 @register_variants

@@ -24,7 +24,6 @@ on load from its stored training pairs with the same seed, which reproduces it e
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from zoorank.errors import InputError
+from zoorank.methods._npz import read_npz, write_npz
 from zoorank.methods.base import Ranker, TaskEvidence
 from zoorank.methods.fennec import meta, nmf
 from zoorank.methods.fennec.meta import MetaRegressor
@@ -198,27 +198,13 @@ class Fennec(Ranker):
                                                "losses": self.nmf_.losses[-5:]}}
         arrays = {f"train_{k}": v for k, v in self.train_.items()}
         arrays.update(M=self.nmf_.M, meta_coef=self.meta_.coef_, meta_mean=self.meta_.mean_,
-                      meta_scale=self.meta_.scale_, header=np.array(json.dumps(header)))
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fh:
-            np.savez(fh, **arrays)
-        return path
+                      meta_scale=self.meta_.scale_)
+        return write_npz(path, header, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Fennec:
         """Read a model written by :meth:`save` (the random forest is refitted from the stored pairs)."""
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"fennec: no saved model at {path}")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                header = json.loads(str(z["header"]))
-                arrays = {k: z[k] for k in z.files if k != "header"}
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(f"fennec: {path} is not a saved Fennec model ({exc})") from None
-        if header.get("format") != FORMAT:
-            raise InputError(f"fennec: {path} has format {header.get('format')}, expected {FORMAT}")
+        header, arrays = read_npz(path, "fennec", "a saved Fennec model", FORMAT)
         obj = cls(**header["params"])
         obj.models_, obj.tasks_ = header["models"], header["tasks"]
         obj.train_ = {k[len("train_"):]: v for k, v in arrays.items() if k.startswith("train_")}

@@ -1,0 +1,165 @@
+"""The Gaussian belief over a target's accuracies (zoorank.methods.posterior): closed forms, invariances, and
+the guarantees the module doc states (no evidence = the prior; evidence only lowers variances)."""
+
+import numpy as np
+import pytest
+from scipy.special import ndtri
+
+from zoorank.errors import InputError
+from zoorank.methods import posterior as P
+
+
+def _history(T=12, M=6, seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0.5, 0.9, M)
+    factor = rng.normal(0, 1, M)
+    return np.clip(base + 0.05 * rng.normal(size=(T, 1)) * factor + 0.02 * rng.normal(size=(T, M)), 0, 1)
+
+
+MODELS = [f"m{i}" for i in range(6)]
+
+
+def test_uniform_prior_is_the_population_mean_and_unshrunk_covariance_is_the_sample_covariance():
+    A = _history()
+    prior = P.fit_prior(A, MODELS, shrinkage=0.0, var_floor=0.0)
+    np.testing.assert_allclose(prior.mean, A.mean(axis=0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(prior.cov, np.cov(A, rowvar=False), rtol=1e-10, atol=1e-14)
+    diag = P.fit_prior(A, MODELS, shrinkage=1.0, var_floor=0.0)
+    np.testing.assert_allclose(diag.cov, np.diag(np.var(A, axis=0, ddof=1)), rtol=1e-10, atol=1e-14)
+
+
+def test_weighted_prior_mean_and_reliability_weighted_covariance():
+    A = _history()
+    w = np.linspace(1, 3, A.shape[0])
+    prior = P.fit_prior(A, MODELS, weights=w, shrinkage=0.0, var_floor=0.0)
+    np.testing.assert_allclose(prior.mean, np.average(A, axis=0, weights=w), atol=1e-12)
+    np.testing.assert_allclose(prior.cov, np.cov(A, rowvar=False, aweights=w), rtol=1e-10, atol=1e-14)
+
+
+def test_schafer_strimmer_intensity_matches_the_elementwise_formula():
+    A = _history(T=9, seed=3)
+    X = A - A.mean(axis=0)
+    Z = X / np.sqrt(np.var(A, axis=0, ddof=1))
+    T, M = Z.shape
+    # Schäfer & Strimmer (2005), appendix: r_ij = n/(n-1) mean(w_kij), Var(r_ij) = n/(n-1)^3 sum (w_kij - wbar)^2
+    num = den = 0.0
+    for i in range(M):
+        for j in range(M):
+            if i == j:
+                continue
+            wk = Z[:, i] * Z[:, j]
+            r = T / (T - 1) * wk.mean()
+            num += T / (T - 1) ** 3 * np.sum((wk - wk.mean()) ** 2)
+            den += r ** 2
+    expected = min(1.0, num / den)
+    assert P._shrinkage(Z, np.full(T, 1.0 / T)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_no_evidence_is_the_prior_and_evidence_only_lowers_variances():
+    prior = P.fit_prior(_history(), MODELS)
+    same = P.posterior(prior, [])
+    assert same is prior
+    post = P.posterior(prior, [P.accuracy_observation([1, 4], [0.7, 0.6]), None])
+    assert np.all(np.diag(post.cov) <= np.diag(prior.cov) + 1e-15)
+    assert np.all(np.linalg.eigvalsh(post.cov) > -1e-12)
+
+
+def test_one_observation_is_the_bivariate_normal_conditional():
+    mean = np.array([0.6, 0.8])
+    cov = np.array([[0.04, 0.012], [0.012, 0.01]])
+    prior = P.GaussianBelief(("a", "b"), mean, cov)
+    post = P.posterior(prior, [P.accuracy_observation([0], [0.7], noise=0.1)])
+    g = cov[0, 0] + 0.01
+    np.testing.assert_allclose(post.mean, mean + cov[:, 0] / g * (0.7 - 0.6), atol=1e-14)
+    np.testing.assert_allclose(post.cov, cov - np.outer(cov[:, 0], cov[0]) / g, atol=1e-14)
+
+
+def test_an_offset_free_block_ignores_a_common_shift_and_its_mean():
+    prior = P.fit_prior(_history(), MODELS, shrinkage=0.3)
+    vals = np.array([0.1, 0.5, 0.2])
+    a = P.posterior(prior, [P.Observation((0, 2, 5), vals, 0.05, True)])
+    b = P.posterior(prior, [P.Observation((0, 2, 5), vals + 7.0, 0.05, True)])
+    np.testing.assert_allclose(a.mean, b.mean, atol=1e-12)
+    np.testing.assert_allclose(a.cov, b.cov, atol=1e-14)
+    # a constant block says nothing: the posterior is the prior
+    flat = P.posterior(prior, [P.Observation((0, 2, 5), np.full(3, 0.4), 0.05, True)])
+    np.testing.assert_allclose(flat.mean, prior.mean + (flat.mean - prior.mean), atol=0)
+    q = P._contrasts(4)
+    np.testing.assert_allclose(q @ q.T, np.eye(3), atol=1e-14)
+    np.testing.assert_allclose(q @ np.ones(4), 0, atol=1e-14)
+
+
+def test_with_a_diagonal_prior_evidence_on_some_models_leaves_the_others_alone():
+    prior = P.fit_prior(_history(), MODELS, shrinkage=1.0)
+    post = P.posterior(prior, [P.accuracy_observation([0, 1, 2], [0.9, 0.1, 0.5])])
+    np.testing.assert_array_equal(post.mean[3:], prior.mean[3:])
+    np.testing.assert_array_equal(np.diag(post.cov)[3:], np.diag(prior.cov)[3:])
+
+
+def test_the_80_percent_interval_of_a_correct_gaussian_covers_80_percent():
+    prior = P.fit_prior(_history(), MODELS)
+    rng = np.random.default_rng(5)
+    draws = rng.multivariate_normal(prior.mean, prior.cov, size=20000)
+    low, high = prior.interval(0.8)
+    cover = np.mean((draws >= low) & (draws <= high))
+    assert cover == pytest.approx(0.8, abs=0.01)
+    with pytest.raises(InputError, match="interval level"):
+        prior.interval(1.0)
+
+
+def test_normal_scores_are_van_der_waerden_with_ties_sharing_a_rank():
+    np.testing.assert_allclose(P.normal_scores([3.0, 1.0, 2.0, 4.0]),
+                               ndtri((np.array([3, 1, 2, 4]) - 0.5) / 4), atol=1e-15)
+    z = P.normal_scores([1.0, 1.0 + 1e-13, 0.0])
+    assert z[0] == z[1] and z[2] < z[0]
+
+
+def test_calibrate_link_recovers_the_correlation_and_drops_tasks_that_cannot_inform():
+    rng = np.random.default_rng(1)
+    truths = rng.normal(size=(40, 30))
+    assert P.calibrate_link(truths * 3 + 1, truths)[0] > 0.97  # monotone: normal scores of y against y
+    rho, n = P.calibrate_link(rng.normal(size=(40, 30)), truths)
+    assert n == 40 and abs(rho) < 0.08
+    noisy = truths + rng.normal(size=truths.shape)  # corr(y, y + e) = 1/sqrt(2)
+    assert P.calibrate_link(noisy, truths)[0] == pytest.approx(2 ** -0.5, abs=0.05)
+    assert P.calibrate_link(np.full((2, 3), np.nan), np.ones((2, 3))) == (pytest.approx(np.nan, nan_ok=True), 0)
+
+
+def test_score_observation_scales_to_accuracy_units_and_refuses_what_cannot_inform():
+    prior = P.fit_prior(_history(), MODELS)
+    assert P.score_observation(prior, [0, 1], [1.0, 2.0], 0.9) is None
+    assert P.score_observation(prior, [0, 1, 2], [1.0, 2.0, 3.0], 0.0) is None
+    assert P.score_observation(prior, [0, 1, 2], [1.0, 1.0, 1.0], 0.9) is None
+    ob = P.score_observation(prior, [0, 1, 2, 3], [4.0, 1.0, 3.0, 2.0], 0.6)
+    s_y = P.expected_spread(prior, [0, 1, 2, 3])
+    assert np.std(ob.values) == pytest.approx(s_y / 0.6)
+    assert ob.noise == pytest.approx(s_y * 0.8 / 0.6)
+    # exchangeable prior: the posterior follows the scores' order, shrunk by rho^2 / (1 + ...) towards the mean
+    flat = P.GaussianBelief(tuple("abcd"), np.full(4, 0.7), 0.01 * np.eye(4))
+    ob = P.score_observation(flat, [0, 1, 2, 3], [4.0, 1.0, 3.0, 2.0], 0.6)
+    post = P.posterior(flat, [ob])
+    assert list(np.argsort(-post.mean)) == [0, 2, 3, 1]
+    assert post.mean.mean() == pytest.approx(0.7)  # the offset is not observed
+
+
+def test_missing_entries_are_imputed_and_bad_matrices_refused():
+    A = _history()
+    A[0, 2] = A[3, 4] = np.nan
+    prior = P.fit_prior(A, MODELS)
+    assert np.all(np.isfinite(prior.mean)) and np.all(np.isfinite(prior.cov))
+    with pytest.raises(InputError, match="accuracy matrix"):
+        P.fit_prior(A[:, :3], MODELS)
+    with pytest.raises(InputError, match="kb record"):
+        P.fit_prior(np.full((2, 6), np.nan), MODELS)
+    with pytest.raises(InputError, match="shrinkage"):
+        P.fit_prior(A, MODELS, shrinkage=1.5)
+
+
+def test_tune_shrinkage_keeps_the_diagonal_on_short_histories_and_is_deterministic():
+    A = _history(T=10, M=8, seed=2)
+    models = [f"m{i}" for i in range(8)]
+    assert P.tune_shrinkage(A[:2], models) == (1.0, {})
+    lam, gains = P.tune_shrinkage(A, models, draws=3)
+    assert lam in P.SHRINKAGE_GRID and gains[1.0] == 0.0
+    assert P.tune_shrinkage(A, models, draws=3) == (lam, gains)
+    assert gains[lam] == max(gains.values())
