@@ -45,22 +45,27 @@ class FennecMethod:
         self.meta = meta
         self.params = {"k": k, "alpha": alpha, "use_transfer": use_transfer, "use_meta": use_meta, "seed": seed}
         self.proxy_options = {} if proxy is None else {"encoder": proxy}
-        self._scores: dict[tuple[str, str], float] = {}  # historical FDA scores, shared across held-out targets
+        self._scores: dict[str, np.ndarray] = {}  # historical FDA scores by task, shared across held-out targets
+        self._store = None
         self._model_features: np.ndarray | None = None
         self._fits: dict[str, tuple] = {}
 
-    def _fda(self, hist: HistoryView, model: str, task: str) -> float:
-        key = (model, task)
-        if key not in self._scores:
-            from zoorank import metrics as M
+    def _fda(self, hist: HistoryView, task: str) -> np.ndarray:
+        """FDA of every model on historical ``task``, through the shared score store (every Fennec variant of a
+        run, every fold and every later run reads the same vectors)."""
+        if task not in self._scores:
+            from zoorank.store.scores import ScoreStore
 
-            feats, _ = hist.features(model, task)
-            self._scores[key] = float(M.compute("fda", feats, hist.labels(task)))
-        return self._scores[key]
+            if self._store is None:
+                self._store = ScoreStore()
+            pairs = [hist.features(m, task) for m in hist.models]
+            self._scores[task] = np.asarray(self._store.score_zoo("fda", [f for f, _ in pairs], [lg for _, lg in pairs],
+                                                                  hist.labels(task), names=hist.models))
+        return self._scores[task]
 
     def _history_matrix(self, hist: HistoryView) -> np.ndarray:
         if self.history == "fda":
-            return np.array([[self._fda(hist, m, t) for t in hist.tasks] for m in hist.models])
+            return np.stack([self._fda(hist, t) for t in hist.tasks], axis=1)
         return hist.matrix(self.history).T
 
     def _features_of_models(self, context: TaskContext) -> np.ndarray:
