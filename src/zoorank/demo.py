@@ -124,13 +124,13 @@ def toy(seed: int = 0, progress=None) -> dict:
     every metric, and rank it by the Copeland aggregate of the metrics (best metric first). Returns the zoo, the
     truth, each metric's scores, seconds and (weighted tau, Pearson, top-1 regret), the failures, the metrics in
     order of quality and the Copeland scores with their quality."""
-    from zoorank import metrics as M
     from zoorank import ranking as R
     from zoorank.datasets.toyzoo import build_toy_zoo
+    from zoorank.metric_sets import benchmarked_metrics
 
     zoo = build_toy_zoo(seed, progress=progress)
     truth = np.array([m.finetune_acc for m in zoo.models])
-    scores, seconds, failed = score_zoo(zoo, M.available())
+    scores, seconds, failed = score_zoo(zoo, benchmarked_metrics())
     quality = {name: (R.weighted_tau(s, truth), R.pearson(s, truth), R.top1_regret(s, truth))
                for name, s in scores.items()}
     order = sorted(quality, key=lambda n: -quality[n][0])

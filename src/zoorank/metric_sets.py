@@ -20,8 +20,17 @@ import numpy as np
 
 from zoorank.errors import InputError
 
-__all__ = ["FALLBACK_FIRST", "LABEL_FREE", "RECORDED", "SPIDER_SUPERVISION", "FirstUsable", "fine_stage_candidates",
-           "first_usable"]
+__all__ = [
+    "FALLBACK_FIRST",
+    "LABEL_FREE",
+    "NOT_YET_BENCHMARKED",
+    "RECORDED",
+    "SPIDER_SUPERVISION",
+    "FirstUsable",
+    "benchmarked_metrics",
+    "fine_stage_candidates",
+    "first_usable",
+]
 
 SPIDER_SUPERVISION = ("nce", "leep", "logme", "hscore")
 LABEL_FREE = ("energy",)
@@ -30,11 +39,22 @@ RECORDED = ("fda", "nce", "leep", "logme", "hscore", "sfda", "nleep", "gbc", "tr
             "etran", "energy", "reg_hscore")
 
 
-def fine_stage_candidates() -> list[str]:
-    """Every registered metric, :data:`FALLBACK_FIRST` first, the rest in registry order."""
+#: Registered metrics the committed benchmark runs (``benchmarks/zoobench/results*.json``) do not hold yet: left out
+#: of ``all`` in the harness, of MetaRank's default meta-dataset, of the fine stage's candidates and of the demo
+#: until those runs are regenerated with them (they stay available by name everywhere).
+NOT_YET_BENCHMARKED = ("knn",)
+
+
+def benchmarked_metrics() -> list[str]:
+    """Every registered metric except :data:`NOT_YET_BENCHMARKED`, sorted."""
     from zoorank import metrics as M
 
-    names = M.available()
+    return [m for m in M.available() if m not in NOT_YET_BENCHMARKED]
+
+
+def fine_stage_candidates() -> list[str]:
+    """Every registered metric, :data:`FALLBACK_FIRST` first, the rest in registry order."""
+    names = benchmarked_metrics()
     return [FALLBACK_FIRST, *[m for m in names if m != FALLBACK_FIRST]] if FALLBACK_FIRST in names else names
 
 

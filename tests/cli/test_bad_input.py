@@ -46,6 +46,9 @@ def folder(tmp_path, monkeypatch):
                                      "  - {name: textlocal, source: local, ref: notamodel.txt}\n"
                                      "  - {name: folder, source: timm, ref: resnet18, weights: weights-dir/}\n"
                                      "  - {name: gone, source: timm, ref: resnet18, weights: gone.pth}\n")
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "X.npy", rng.normal(size=(20, 4)))
+    np.save(tmp_path / "y.npy", np.arange(20) % 2)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -98,6 +101,17 @@ MATRIX = [
      "the two files have no (method, task) record in common; nothing was compared"),
     ("comparing a file that is not a run", ["bench", "compare", "zoo.yaml", "zoo.yaml"],
      "zoo.yaml: not JSON (Expecting value at line 1); give two files written by zoorank bench run --json"),
+    ("k-NN with k of 0", ["metrics", "score", "--features", "X.npy", "--labels", "y.npy", "--metric", "knn",
+                          "--param", "k=0"], "knn: k must be an integer >= 1, got 0"),
+    ("k-NN with k above the probe", ["metrics", "score", "--features", "X.npy", "--labels", "y.npy", "--metric",
+                                     "knn", "--param", "k=20"], "knn: k = 20 needs at least 21 samples"),
+    ("a parameter no metric takes", ["metrics", "score", "--features", "X.npy", "--labels", "y.npy", "--metric",
+                                     "knn", "--param", "kk=3"], "no selected metric takes 'kk'"),
+    ("a parameter without a value", ["metrics", "score", "--features", "X.npy", "--labels", "y.npy", "--param", "k"],
+     "give NAME=VALUE, e.g. k=5; got 'k'"),
+    ("regression with a classification metric", ["metrics", "score", "--features", "X.npy", "--labels", "X.npy",
+                                                 "--regression", "--metric", "hscore"],
+     "hscore has no regression form; metrics that have one: knn, logme"),
 ]
 
 

@@ -114,3 +114,22 @@ def test_demo_runs_and_ranks_against_truth():
     assert result.exit_code == 0, result.output
     assert "weighted tau" in result.output and "fine-tuned acc" in result.output
     assert "could not score" not in result.output
+
+
+def test_metrics_score_takes_metric_parameters_and_real_targets(arrays, tmp_path):
+    paths, (X, y, _) = arrays
+    result = run("metrics", "score", "--features", str(paths["X"]), "--labels", str(paths["y"]),
+                 "--metric", "knn,logme", "--param", "k=7", "--json")
+    assert result.exit_code == 0, result.output
+    out = {r["metric"]: r["score"] for r in json.loads(result.output)["scores"]}
+    assert out["knn"] == M.knn(X, y, k=7)
+    assert out["logme"] == pytest.approx(M.logme(X, y), rel=1e-12)  # k goes only to the metric taking it
+    t = X[:, :2] @ np.array([1.0, -2.0]) + 0.1
+    np.save(tmp_path / "t.npy", t)
+    result = run("metrics", "score", "--features", str(paths["X"]), "--labels", str(tmp_path / "t.npy"),
+                 "--regression", "--json")
+    assert result.exit_code == 0, result.output
+    out = {r["metric"]: r["score"] for r in json.loads(result.output)["scores"]}
+    assert set(out) == set(M.available(regression=True))
+    assert out["logme"] == pytest.approx(M.logme(X, t, regression=True), rel=1e-12)
+    assert out["knn"] == pytest.approx(M.knn(X, t, regression=True), rel=1e-12)

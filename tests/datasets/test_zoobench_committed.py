@@ -85,9 +85,9 @@ def test_committed_results_reproduce_from_an_empty_cache(tmp_path: Path, monkeyp
     every record equals the committed `zoorank bench run --within` run within REPRODUCE_TOL, and every record that
     does not depend on the other targets (the metrics, the random and parameter-count baselines) equals the full
     benchmark's results.json as well."""
-    from zoorank import metrics as M
     from zoorank.datasets.zoobench import REPRODUCE_SUBSET
     from zoorank.datasets.zoobench.provider import ZooBenchProvider
+    from zoorank.metric_sets import benchmarked_metrics
     from zoorank.store.feature_cache import FeatureCache
 
     monkeypatch.setenv("ZOORANK_CACHE", str(tmp_path / "cache"))
@@ -99,7 +99,7 @@ def test_committed_results_reproduce_from_an_empty_cache(tmp_path: Path, monkeyp
         assert sum(r.method == m.name for r in res) >= 4, m.name
     assert provider.computed > 0  # the cache really was empty
     assert H.compare_records(res, H.read_json(SUBSET_FILE)) == []
-    alone = {(r.method, r.task) for r in res if r.method in M.available() or r.method in
+    alone = {(r.method, r.task) for r in res if r.method in benchmarked_metrics() or r.method in
              ("baseline:random", "baseline:params")}
-    assert len(alone) >= 4 * len(M.available())
+    assert len(alone) >= 4 * len(benchmarked_metrics())
     assert H.compare_records(res, H.read_json(ROOT / "results.json"), keys=sorted(alone)) == []

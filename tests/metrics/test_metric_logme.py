@@ -163,3 +163,54 @@ def test_degenerate_inputs():
         assert np.isfinite(logme(X, yy))
     with pytest.raises(InputError, match="variant"):
         logme(rng.normal(size=(10, 2)), np.arange(10) % 2, variant="exact")
+
+
+# --- the regression form: thuml/LogME ``LogME(regression=True).fit`` @ 56551ca, run on these seeded cases ---
+REGRESSION_REFERENCE = {  # (seed, N, D, K) -> upstream's score
+    (0, 200, 30, 1): -1.0496804423270845,
+    (1, 200, 30, 3): -1.0697539140467196,
+    (2, 40, 100, 2): 1.5643173636088599,  # N <= D: the full thin SVD
+    (3, 500, 8, 1): -0.7919825695187009,
+}
+
+
+def _regression_case(seed, N, D, K):
+    r = np.random.default_rng(seed)
+    X = r.normal(size=(N, D))
+    return X, X[:, :3] @ r.normal(size=(3, K)) + 0.5 * r.normal(size=(N, K))
+
+
+@pytest.mark.parametrize("shape", sorted(REGRESSION_REFERENCE))
+def test_regression_matches_upstream(shape):
+    X, Y = _regression_case(*shape)
+    assert logme(X, Y, regression=True) == pytest.approx(REGRESSION_REFERENCE[shape], rel=1e-9)
+
+
+def test_regression_with_one_hot_columns_is_the_classification_score():
+    r = np.random.default_rng(5)
+    for N, D in ((120, 16), (30, 64)):
+        X, y = r.normal(size=(N, D)), np.arange(N) % 4
+        assert logme(X, np.eye(4)[y], regression=True) == pytest.approx(logme(X, y), rel=1e-10)
+
+
+def test_regression_columns_are_averaged_and_a_vector_is_one_column():
+    X, Y = _regression_case(1, 200, 30, 3)
+    per_column = [logme(X, Y[:, k], regression=True) for k in range(3)]
+    assert logme(X, Y, regression=True) == pytest.approx(np.mean(per_column), rel=1e-12)
+    assert logme(X, Y[:, :1], regression=True) == logme(X, Y[:, 0], regression=True)
+    # a better-explained target scores higher: the evidence sees the noise
+    r = np.random.default_rng(0)
+    clean = X[:, :3] @ r.normal(size=3)
+    assert logme(X, clean + 0.1 * r.normal(size=200), regression=True) > logme(
+        X, clean + 2.0 * r.normal(size=200), regression=True)
+
+
+@pytest.mark.parametrize("targets, message", [
+    (np.full(10, np.nan), "NaN or infinite"),
+    (np.array(["a"] * 10), "real numbers"),
+    (np.zeros(9), "length 9 but there are 10"),
+    (np.zeros((10, 2, 2)), r"\[N\] or \[N, K\]"),
+])
+def test_regression_bad_targets(targets, message):
+    with pytest.raises(InputError, match=rf"logme: .*{message}"):
+        logme(np.random.default_rng(0).normal(size=(10, 3)), targets, regression=True)

@@ -29,6 +29,7 @@ from zoorank import ranking as R
 from zoorank.errors import InputError
 from zoorank.methods.metarank.cards import card_from_task_info
 from zoorank.methods.metarank.model import MetaRecord
+from zoorank.metric_sets import benchmarked_metrics
 from zoorank.store.scores import ScoreStore, digest, metric_key
 
 __all__ = ["BenchmarkMetaData", "MetricUnavailable", "SubTask", "average_ranking", "benchmark_records", "subtasks",
@@ -103,7 +104,7 @@ class BenchmarkMetaData:
                  cache_dir: str | Path | bool | None = None, source: str = "benchmark"):
         from zoorank import metrics as M
 
-        self.metrics = list(M.available() if metrics is None else metrics)
+        self.metrics = list(benchmarked_metrics() if metrics is None else metrics)
         for m in self.metrics:
             M.info(m)
         if not self.metrics:

@@ -29,6 +29,7 @@ from zoorank.metrics.etran import energy, etran
 from zoorank.metrics.fda import fda
 from zoorank.metrics.gbc import gbc
 from zoorank.metrics.hscore import hscore, reg_hscore
+from zoorank.metrics.knn import knn
 from zoorank.metrics.leep import leep
 from zoorank.metrics.lfc import lfc
 from zoorank.metrics.logme import logme
@@ -54,6 +55,7 @@ __all__ = [
     "gbc",
     "hscore",
     "info",
+    "knn",
     "leep",
     "lfc",
     "logme",

@@ -36,6 +36,7 @@ class MetricInfo:
     stochastic: bool = False  # depends on a seed (``random_state`` parameter)
     invariances: frozenset[str] = field(default_factory=frozenset)
     paper: str = ""
+    regression: bool = False  # also scores real targets: ``regression=True`` with float labels [N] or [N, K]
     pool_func: Callable[..., np.ndarray] | None = None
 
 
@@ -53,6 +54,7 @@ def register(
     needs_general_features: bool = False,
     stochastic: bool = False,
     invariances: Sequence[str] = (),
+    regression: bool = False,
 ):
     """Decorator: register ``func`` as metric ``name``."""
     unknown = set(invariances) - INVARIANCES
@@ -73,6 +75,7 @@ def register(
             needs_general_features=needs_general_features,
             stochastic=stochastic,
             invariances=frozenset(invariances),
+            regression=regression,
         )
         return func
 
@@ -100,9 +103,9 @@ def info(name: str) -> MetricInfo:
         ) from None
 
 
-def available() -> list[str]:
-    """Names of every registered metric, sorted."""
-    return sorted(_REGISTRY)
+def available(*, regression: bool = False) -> list[str]:
+    """Names of every registered metric, sorted; ``regression=True``: those that also score real targets."""
+    return sorted(n for n, e in _REGISTRY.items() if e.regression or not regression)
 
 
 def compute(name: str, features=None, labels=None, *, source_probs=None, **params) -> float:

@@ -84,6 +84,25 @@ def check_labels(labels, n: int | None, metric: str, *, name: str = "labels") ->
     return y, C
 
 
+def check_targets(targets, n: int | None, metric: str, *, name: str = "labels") -> np.ndarray:
+    """Real regression targets as float64 ``[N, K]`` (a 1-D ``[N]`` becomes one column), or raise InputError."""
+    if targets is None:
+        raise InputError(f"{metric}: {name} (regression targets) are required")
+    Y = np.asarray(targets)
+    if Y.dtype == object or not (np.issubdtype(Y.dtype, np.number) or Y.dtype == bool) or np.iscomplexobj(Y):
+        raise InputError(f"{metric}: regression {name} must be real numbers, got dtype {Y.dtype}")
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Y.ndim != 2 or Y.shape[1] == 0:
+        raise InputError(f"{metric}: regression {name} must be [N] or [N, K], got shape {np.shape(targets)}")
+    if n is not None and Y.shape[0] != n:
+        raise InputError(f"{metric}: {name} have length {Y.shape[0]} but there are {n} samples")
+    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    if not np.isfinite(Y).all():
+        raise InputError(f"{metric}: regression {name} contain NaN or infinite values")
+    return Y
+
+
 def check_probs(probs, n: int | None, metric: str, *, name: str = "source_probs") -> np.ndarray:
     """Return source-head probabilities as float64 ``[N, Cs]`` whose rows are distributions."""
     if probs is None:

@@ -7,7 +7,7 @@ import numpy as np
 from zoorank.errors import InputError
 from zoorank.metrics import _spectral
 from zoorank.metrics._registry import register
-from zoorank.metrics._validate import check_xy, finite_score
+from zoorank.metrics._validate import check_features, check_targets, check_xy, finite_score, require_samples
 
 _PAPER = (
     "You, Liu, Wang, Long: LogME: Practical Assessment of Pre-trained Models for Transfer "
@@ -31,9 +31,10 @@ _VARIANTS = {
 }
 
 
-def _spectrum(X: np.ndarray, y: np.ndarray, C: int, metric: str):
+def _spectrum(X: np.ndarray, y: np.ndarray | None, C: int, metric: str, Y: np.ndarray | None = None):
     """``(σ [k], x² [k, C])``: eigenvalues of XᵀX kept by upstream's rule and the squared
-    projections x = Uᵀ·y_c of every class indicator y_c on the left singular vectors U.
+    projections x = Uᵀ·y_c of every class indicator y_c on the left singular vectors U (of every column of the
+    real targets ``Y`` [N, C] instead, when given: the regression form).
 
     N > D (upstream ``truncated_svd``): XᵀX = V·diag(σ)·Vᵀ with symmetric eigh, singular values
     s = √|σ| > 1e-10 kept, x = Vᵀ·(Xᵀ y_c)/s (= (X·V/s)ᵀ·y_c). N ≤ D (upstream
@@ -47,10 +48,11 @@ def _spectrum(X: np.ndarray, y: np.ndarray, C: int, metric: str):
         sigma = np.abs(lam)
         s = np.sqrt(sigma)
         keep = s > _SVD_FLOOR
-        proj = V[:, keep].T @ _spectral.class_sums(X, y, C).T  # [k, C]
+        xty = X.T @ Y if Y is not None else _spectral.class_sums(X, y, C).T  # Xᵀ·y_c, [D, C]
+        proj = V[:, keep].T @ xty  # [k, C]
         proj /= s[keep, None]
         return sigma[keep], proj * proj
-    proj = _spectral.class_sums(V, y, C).T  # Uᵀ·y_c for every class, [N, C]
+    proj = V.T @ Y if Y is not None else _spectral.class_sums(V, y, C).T  # Uᵀ·y_c for every column, [N, C]
     return np.clip(lam, 0.0, None), proj * proj
 
 
@@ -92,6 +94,7 @@ def _maximise_evidence(sigma, x2, norm2, N, tol, strict, eps):
     needs_labels=True,
     needs_features=True,
     invariances=("rotation",),
+    regression=True,
 )
 def logme(
     features,
@@ -100,6 +103,7 @@ def logme(
     source_probs=None,
     variant: str = "fixed_point",
     sum_all_eigenvalues: bool = False,
+    regression: bool = False,
 ) -> float:
     """LogME (higher = better): mean over classes of the per-sample log maximum evidence.
 
@@ -135,6 +139,11 @@ def logme(
         update with the stopping rule |Δλ|/λ < 0.01 and ε = 1e-5 also added to ‖m‖² and res² in
         the evidence. "tllib": as "icml" but without any 1e-5. Both sum log(α + β·σ) over all D
         eigenvalues of XᵀX (zeros included). They agree with the default to ~1e-4 relative.
+    regression : bool, default False
+        Upstream's ``LogME(regression=True)``: ``labels`` are real targets [N] or [N, K] (float64, used as they
+        are: no centring or scaling), and each column y_k takes the place of a class indicator above (‖y‖² =
+        Σ y_k²); the score is the mean over the K columns. With one-hot columns it equals the classification
+        score. Needs N ≥ 2.
     sum_all_eigenvalues : bool, default False
         Upstream quirk (kept by default): when rank k < D (e.g. D > N) the −½·Σ log(α + β·σ) term
         covers only the k kept σ while D/2·log α uses the full D. True gives the corrected form,
@@ -160,11 +169,17 @@ def logme(
     if variant not in _VARIANTS:
         raise InputError(f"{metric}: variant must be one of {sorted(_VARIANTS)}, got {variant!r}")
     tol, strict, eps_update, eps_evidence, all_eigs = _VARIANTS[variant]
-    X, y, C = check_xy(features, labels, metric)
+    if regression:
+        X = check_features(features, metric)
+        Y = check_targets(labels, X.shape[0], metric)
+        require_samples(metric, X.shape[0], 2, "a variance to estimate")
+        y, C, counts = None, Y.shape[1], np.einsum("ij,ij->j", Y, Y)
+    else:
+        X, y, C = check_xy(features, labels, metric)
+        Y, counts = None, np.bincount(y, minlength=C).astype(np.float64)
     N, D = X.shape
-    counts = np.bincount(y, minlength=C).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        sigma, x2 = _spectrum(X, y, C, metric)
+        sigma, x2 = _spectrum(X, y, C, metric, Y)
         alpha, beta, m2, res2 = _maximise_evidence(sigma, x2, counts, N, tol, strict, eps_update)
         log_alpha = np.log(alpha)
         logsum = np.log(alpha[None, :] + beta[None, :] * sigma[:, None]).sum(axis=0)
@@ -182,7 +197,8 @@ def logme(
     if bad.size:
         c = int(bad[0])
         raise InputError(
-            f"{metric}: the evidence of class {c} is not finite (α = {alpha[c]:.3g}, "
+            f"{metric}: the evidence of {'target column' if regression else 'class'} {c} is not finite "
+            f"(α = {alpha[c]:.3g}, "
             f"β = {beta[c]:.3g}); the features are too degenerate (e.g. all zero) for LogME"
         )
     return finite_score(np.mean(evidence), metric)
