@@ -49,6 +49,8 @@ def folder(tmp_path, monkeypatch):
     rng = np.random.default_rng(3)
     np.save(tmp_path / "X.npy", rng.normal(size=(20, 4)))
     np.save(tmp_path / "y.npy", np.arange(20) % 2)
+    (tmp_path / "targets.csv").write_text("path,age,ink\ndata/a/0.png,3.5,0.1\ndata/a/1.png,old,0.2\n"
+                                          "data/b/0.png,7,0.3\n")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -112,6 +114,15 @@ MATRIX = [
     ("regression with a classification metric", ["metrics", "score", "--features", "X.npy", "--labels", "X.npy",
                                                  "--regression", "--metric", "hscore"],
      "hscore has no regression form; metrics that have one: knn, logme"),
+    ("regression targets that are not numbers", ["score", "--zoo", "w.yaml", "--data", "targets.csv", "--targets",
+                                                 "age"], "line 3: column 'age' holds 'old', not a finite number"),
+    ("a regression target column that is not there", ["score", "--zoo", "w.yaml", "--data", "targets.csv",
+                                                       "--targets", "height"], "missing column(s) 'height'"),
+    ("regression targets outside a CSV", ["rank", "--zoo", "w.yaml", "--data", "data", "--targets", "age"],
+     "regression targets are read from a CSV file"),
+    ("regression with a classification metric in score", ["score", "--zoo", "w.yaml", "--data", "targets.csv",
+                                                          "--targets", "ink", "--metric", "leep"],
+     "leep has no regression form"),
 ]
 
 

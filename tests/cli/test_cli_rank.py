@@ -3,27 +3,18 @@ accuracies, ``zoorank fit`` the rankers from it, then ``zoorank rank`` a new tas
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from zoorank.cli import cli
+from cli_cases import payload, run
 from zoorank.zoo import ModelSpec, offline_mobilenet_v2_spec, save_zoo
 
 TIMM = ["resnet18", "mobilenetv3_small_050", "convnext_atto"]
 TASKS = {"low": (0, 1, 2), "high": (7, 8, 9), "mid": (3, 4, 5, 6), "new": (1, 5, 9)}
 
 
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-def payload(output: str):
-    return json.loads(output[output.index("{"):])
 
 
 @pytest.fixture(scope="module")

@@ -55,6 +55,9 @@ def fit(kb_path, out_dir, as_json) -> None:
 @click.option("--zoo", "zoo_file", required=True, type=click.Path(), help="Zoo file (YAML/TOML).")
 @click.option("--data", "data_path", required=True, type=click.Path(),
               help="Image folder, unlabelled folder, CSV (path,label) or a Hugging Face dataset on disk.")
+@click.option("--targets", "target_columns", default=None, metavar="COLUMN[,COLUMN]",
+              help="Regression: read these CSV columns as real-valued targets; every model is then ranked by "
+                   "LogME's regression form (the fitted rankers learned from classification).")
 @click.option("--budget", default="auto", show_default=True, callback=_budget_option,
               help="What runs: 'auto' (every model on a quarter of the probe, with fitted rankers), a number of "
                    "models on the whole probe (0: no forward pass), 'all', image-passes ('20000img'), or seconds of "
@@ -74,20 +77,25 @@ def fit(kb_path, out_dir, as_json) -> None:
               help="Record the task and what was measured on it in this knowledge base (for zoorank fit).")
 @click.option("--task", "task_name", default=None, help="Task name in the knowledge base (default: the dataset's).")
 @click.option("--json", "as_json", is_flag=True)
-def rank(zoo_file, data_path, budget, no_labels, rankers_dir, description, probe_size, seed, cache_dir, device,
-         report_path, kb_path, task_name, as_json) -> None:
+def rank(zoo_file, data_path, target_columns, budget, no_labels, rankers_dir, description, probe_size, seed,
+         cache_dir, device, report_path, kb_path, task_name, as_json) -> None:
     """Rank a zoo for a dataset: coarse ranking of every model without running it, MetaRank's metric, forward
     passes of the top models only."""
+    from zoorank.cli.score import dataset_line, open_target_data
     from zoorank.cli.zoo import read_zoo
-    from zoorank.data import open_dataset, probe
+    from zoorank.data import probe
     from zoorank.pipeline import Pipeline
     from zoorank.pipeline.dataset_task import DatasetTask
     from zoorank.pipeline.learn import rankers_for_zoo
     from zoorank.store.feature_cache import FeatureCache
 
     specs = read_zoo(zoo_file)
-    ds = open_dataset(data_path)
+    ds = open_target_data(data_path, target_columns)
     p = probe(ds, n_max=probe_size, seed=seed) if probe_size and len(ds) > probe_size else None
+    if ds.is_regression:
+        _rank_regression(specs, ds, p, budget=budget, no_labels=no_labels, report_path=report_path,
+                         cache_dir=cache_dir, device=device, kb_path=kb_path, task_name=task_name, as_json=as_json)
+        return
     by_name = {s.name: s for s in specs}
     rankers, models, note = rankers_for_zoo(rankers_dir, list(by_name))
     if note:
@@ -114,8 +122,7 @@ def rank(zoo_file, data_path, budget, no_labels, rankers_dir, description, probe
             raise click.BadParameter(f"{exc} (image-pass budgets need rankers fitted by this release: zoorank fit)",
                                      param_hint="--budget") from None
         what = f"budget {pipe.budget}"
-    err_console.print(f"{ds.name}: {len(ds)} images, {ds.n_classes or 'no'} classes; {len(models)} models; "
-                      f"{what}")
+    err_console.print(f"{dataset_line(ds)}; {len(models)} models; {what}")
     result = pipe.run(task, use_labels=not no_labels, progress=lambda msg: err_console.print(f"{msg} ..."))
     if kb_path is not None:
         _record(kb_path, task_name or ds.name, result, task, ds, use_labels=not no_labels)
@@ -128,6 +135,40 @@ def rank(zoo_file, data_path, budget, no_labels, rankers_dir, description, probe
         print_json(result.to_dict())
         return
     show_result(result)
+
+
+REGRESSION_METRIC = "logme"
+
+
+def _rank_regression(specs, ds, p, *, budget, no_labels, report_path, cache_dir, device, kb_path, task_name,
+                     as_json) -> None:
+    """``zoorank rank`` on real-valued targets: every model of the zoo runs on the probe and is ranked by LogME's
+    regression form (You et al., ICML 2021, section 4.3); the fitted rankers, learned from classification
+    accuracies, do not apply. Options that only the classification path has are refused, not ignored."""
+    from zoorank.cli.score import dataset_line, record_sweep, show_sweep_ranking
+    from zoorank.store.feature_cache import FeatureCache
+    from zoorank.zoo.sweep import run_sweep
+
+    if str(budget).strip().lower() not in ("auto", "all"):
+        raise click.BadParameter(f"{budget!r}: with regression targets every model runs (auto or all); "
+                                 "a smaller budget needs the classification rankers", param_hint="--budget")
+    for flag, given in (("--no-labels", no_labels), ("--report", report_path)):
+        if given:
+            raise click.BadParameter("not available with regression targets (--targets)", param_hint=flag)
+    n = len(p) if p is not None else len(ds)
+    err_console.print(f"{dataset_line(ds)}; {n} used; {len(specs)} models; every model, ranked by "
+                      f"{REGRESSION_METRIC}'s regression form")
+    try:
+        result = run_sweep(specs, ds, probe=p, metrics=[REGRESSION_METRIC], cache=FeatureCache(cache_dir),
+                           device=device,
+                           on_model_done=lambda r: err_console.print(f"  {r.name}: " + (
+                               "cached" if r.from_cache else f"{r.seconds:.1f} s") if r.ok
+                               else f"  {r.name}: [red]failed[/]: {r.error}"))
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from exc
+    show_sweep_ranking(result, [REGRESSION_METRIC], aggregate=False, as_json=as_json)
+    if kb_path is not None:
+        record_sweep(kb_path, result, ds, specs, task_name, p)
 
 
 def show_result(result, truth=None) -> None:

@@ -17,6 +17,9 @@ def sweep_options(f):
         click.option("--zoo", "zoo_file", required=True, type=click.Path(), help="Zoo file (YAML/TOML)."),
         click.option("--data", "data_path", required=True, type=click.Path(),
                      help="Image folder, unlabelled folder, CSV (path,label) or a Hugging Face dataset on disk."),
+        click.option("--targets", "target_columns", default=None, metavar="COLUMN[,COLUMN]",
+                     help="Regression: read these CSV columns as real-valued targets (instead of the label "
+                          "column); only the metrics with a regression form score them."),
         click.option("--probe", "probe_size", type=click.IntRange(min=1), default=None,
                      help="Use a stratified probe of at most this many images (default: every image)."),
         click.option("--seed", default=0, show_default=True, help="Seed of the probe."),
@@ -31,21 +34,43 @@ def sweep_options(f):
     return f
 
 
-def _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, metrics,
+def open_target_data(data_path, target_columns):
+    """The dataset at ``data_path``; with ``target_columns`` (``--targets``) a CSV read as a regression one."""
+    from pathlib import Path
+
+    from zoorank.data import open_dataset
+
+    if target_columns is None:
+        return open_dataset(data_path)
+    if Path(data_path).suffix.lower() != ".csv":
+        raise click.BadParameter(f"regression targets are read from a CSV file (path,<columns>), not {data_path}; "
+                                 "write the images' targets into one", param_hint="--targets")
+    return open_dataset(data_path, kind="csv", target_columns=target_columns)
+
+
+def dataset_line(ds) -> str:
+    """``name: N images, C classes`` (or ``K regression target(s)``)."""
+    what = (f"{ds.n_targets} regression target(s)" if ds.is_regression else f"{ds.n_classes or 'no'} classes")
+    return f"{ds.name}: {len(ds)} images, {what}"
+
+
+def _run(zoo_file, data_path, target_columns, probe_size, seed, cache_dir, executor, device, batch_size, metrics,
          doing="extracting and scoring"):
-    from zoorank.data import open_dataset, probe
+    """Open the zoo and the data and run the sweep; ``metrics`` is a list of names or a function of the dataset
+    that returns one."""
+    from zoorank.data import probe
     from zoorank.store.feature_cache import FeatureCache
     from zoorank.zoo.sweep import run_sweep
 
     specs = read_zoo(zoo_file)
     try:
-        ds = open_dataset(data_path)
+        ds = open_target_data(data_path, target_columns)
         p = probe(ds, n_max=probe_size, seed=seed) if probe_size else None
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
+    metrics = metrics(ds) if callable(metrics) else metrics
     n = len(p) if p is not None else len(ds)
-    err_console.print(f"{ds.name}: {len(ds)} images, {ds.n_classes or 'no'} classes; {n} used; "
-                      f"{len(specs)} models")
+    err_console.print(f"{dataset_line(ds)}; {n} used; {len(specs)} models")
     finished = [0]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
                   TextColumn("{task.fields[models]}"), TimeElapsedColumn(),
@@ -80,10 +105,11 @@ def _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, bat
 @click.command()
 @sweep_options
 @click.option("--json", "as_json", is_flag=True)
-def extract(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, as_json) -> None:
+def extract(zoo_file, data_path, target_columns, probe_size, seed, cache_dir, executor, device, batch_size,
+            as_json) -> None:
     """Extract (and cache) the features of every model of a zoo on a dataset."""
-    result, _, _, _ = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, [],
-                           doing="extracting")
+    result, _, _, _ = _run(zoo_file, data_path, target_columns, probe_size, seed, cache_dir, executor, device,
+                           batch_size, [], doing="extracting")
     rows = [{"model": r.name, "ok": r.ok, "error": r.error, "images": r.n_images, "feature_dim": r.feature_dim,
              "cached": r.from_cache, "forward_passes": r.forward_passes, "seconds": r.seconds}
             for r in result.results]
@@ -106,20 +132,53 @@ def extract(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, 
               help="Also record every score (kind metric:<name>) in this knowledge base.")
 @click.option("--task", "task_name", default=None, help="Task name in the knowledge base (default: the dataset's).")
 @click.option("--json", "as_json", is_flag=True)
-def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, metric_names,
-          kb_path, task_name, as_json) -> None:
-    """Extract, score and rank every model of a zoo on a dataset."""
+def score(zoo_file, data_path, target_columns, probe_size, seed, cache_dir, executor, device, batch_size,
+          metric_names, kb_path, task_name, as_json) -> None:
+    """Extract, score and rank every model of a zoo on a dataset (a regression one with --targets)."""
     from zoorank import metrics as M
-    from zoorank import ranking as R
 
-    names = M.available() if metric_names == "all" else [m.strip() for m in metric_names.split(",") if m.strip()]
+    names = [m.strip() for m in metric_names.split(",") if m.strip()] if metric_names != "all" else []
     for name in names:
         try:
             M.info(name)
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="--metric") from exc
-    result, ds, p, specs = _run(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, batch_size, names)
-    if metric_names == "all":
+
+    def chosen(ds) -> list[str]:
+        if metric_names == "all":
+            return M.available(regression=ds.is_regression)
+        no_form = [n for n in names if ds.is_regression and not M.info(n).regression]
+        if no_form:
+            raise click.BadParameter(f"{', '.join(no_form)} has no regression form; metrics that have one: "
+                                     f"{', '.join(M.available(regression=True))}", param_hint="--metric")
+        return names
+
+    result, ds, p, specs = _run(zoo_file, data_path, target_columns, probe_size, seed, cache_dir, executor, device,
+                                batch_size, chosen)
+    show_sweep_ranking(result, result.metrics, aggregate=metric_names == "all", as_json=as_json)
+    if kb_path is not None:
+        record_sweep(kb_path, result, ds, specs, task_name, p)
+
+
+def record_sweep(kb_path, result, ds, specs, task_name, p) -> None:
+    """Record a sweep's scores in the knowledge base at ``kb_path`` (``--kb``) and say how many."""
+    from zoorank.cli.kb import open_kb
+    from zoorank.zoo.sweep import record_to_kb
+
+    with open_kb(kb_path) as base:
+        try:
+            n = record_to_kb(base, result, ds, specs, task=task_name, probe=p)
+        except InputError as exc:
+            raise click.ClickException(f"{exc} (choose another name with --task)") from exc
+    err_console.print(f"recorded {n} scores in {kb_path}")
+
+
+def show_sweep_ranking(result, names: list[str], *, aggregate: bool, as_json: bool) -> None:
+    """Rank a sweep's models by its first metric (by the Copeland aggregate of every metric that scored every model
+    with ``aggregate``) and print the table (or the JSON document)."""
+    from zoorank import ranking as R
+
+    if aggregate:
         common = [n for n in names if result.ok and all(n in r.scores for r in result.ok)]
         _note_dropped_metrics(result, names, common)
         if len(common) > 1:
@@ -149,29 +208,19 @@ def score(zoo_file, data_path, probe_size, seed, cache_dir, executor, device, ba
                     "not_ranked": [{"model": r.name, "reason": r.skipped.get(key, "")} for r in unranked],
                     "failed": [{"model": r.name, "error": r.error} for r in result.failed],
                     "seconds": result.seconds})
-    else:
-        if len(others) > len(shown):
-            err_console.print(f"the table shows {len(shown)} of the {len(others)} other metrics scored "
-                              f"({', '.join(shown)}); --json has every score")
-        print_table(f"ranking by {key} (higher = better)", ["rank", "model", key, *shown, "params", "cached"],
-                    [[str(i + 1), ok[j].name, fmt(float(order_scores[j]), 4),
-                      *[fmt(ok[j].scores[n], 4) for n in shown], str(ok[j].num_params),
-                      "yes" if ok[j].from_cache else ""] for i, j in enumerate(order)], justify_right_from=2)
-        for r in unranked:
-            err_console.print(f"[yellow]{r.name} has no {key} score:[/] {r.skipped.get(key, '')}")
-        for r in result.failed:
-            err_console.print(f"[red]{r.name} was not ranked:[/] {r.error}")
-        console.print(f"{len(ok)} models ranked in {result.seconds:.1f} s")
-    if kb_path is not None:
-        from zoorank.cli.kb import open_kb
-        from zoorank.zoo.sweep import record_to_kb
-
-        with open_kb(kb_path) as base:
-            try:
-                n = record_to_kb(base, result, ds, specs, task=task_name, probe=p)
-            except InputError as exc:
-                raise click.ClickException(f"{exc} (choose another name with --task)") from exc
-        err_console.print(f"recorded {n} scores in {kb_path}")
+        return
+    if len(others) > len(shown):
+        err_console.print(f"the table shows {len(shown)} of the {len(others)} other metrics scored "
+                          f"({', '.join(shown)}); --json has every score")
+    print_table(f"ranking by {key} (higher = better)", ["rank", "model", key, *shown, "params", "cached"],
+                [[str(i + 1), ok[j].name, fmt(float(order_scores[j]), 4),
+                  *[fmt(ok[j].scores[n], 4) for n in shown], str(ok[j].num_params),
+                  "yes" if ok[j].from_cache else ""] for i, j in enumerate(order)], justify_right_from=2)
+    for r in unranked:
+        err_console.print(f"[yellow]{r.name} has no {key} score:[/] {r.skipped.get(key, '')}")
+    for r in result.failed:
+        err_console.print(f"[red]{r.name} was not ranked:[/] {r.error}")
+    console.print(f"{len(ok)} models ranked in {result.seconds:.1f} s")
 
 
 def _note_dropped_metrics(result, names: list[str], common: list[str]) -> None:

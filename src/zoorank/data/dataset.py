@@ -1,4 +1,5 @@
-"""The common dataset object every loader returns: images by index, optional labels, a stable identity."""
+"""The common dataset object every loader returns: images by index, optional labels (or regression targets), a
+stable identity."""
 
 from __future__ import annotations
 
@@ -191,13 +192,14 @@ class VerifyReport:
 
 @dataclass(eq=False)
 class ImageDataset:
-    """Images addressed by index, with optional integer labels 0..C-1 and class names.
+    """Images addressed by index, with optional integer labels 0..C-1 and class names, or real-valued regression
+    ``targets`` (float, shape [N] or [N, K]; a dataset has labels or targets, not both).
 
     Build one with a loader (:func:`zoorank.data.from_folder`, ``from_csv``, ``from_arrays``, ...).
     ``load(i)`` returns an RGB PIL image or raises :class:`ImageReadError`; :meth:`iter_images` and
     :meth:`try_load` skip unreadable images and record them in :attr:`problems`; :meth:`verify` decodes
     everything and returns a report with a cleaned dataset. ``identity`` is a stable content hash (see
-    :mod:`zoorank.data._identity`) of the images, their order, the labels and the class names.
+    :mod:`zoorank.data._identity`) of the images, their order, the labels and the class names (or the targets).
     """
 
     name: str
@@ -207,9 +209,12 @@ class ImageDataset:
     kind: str = "arrays"
     location: str = ""
     parent_indices: np.ndarray | None = None
+    targets: np.ndarray | None = None
     _problems: dict[int, Problem] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.targets is not None:
+            self._check_targets()
         if self.labels is not None:
             self.labels = np.asarray(self.labels, dtype=np.int64)
             if self.labels.shape != (len(self.source),):
@@ -221,12 +226,27 @@ class ImageDataset:
         elif self.class_names is not None:
             raise InputError(f"{self.name}: class_names given without labels")
 
+    def _check_targets(self) -> None:
+        if self.labels is not None:
+            raise InputError(f"{self.name}: give labels (classification) or targets (regression), not both")
+        try:
+            t = np.asarray(self.targets, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{self.name}: regression targets must be numbers ({exc})") from None
+        if t.ndim not in (1, 2) or t.shape[0] != len(self.source) or (t.ndim == 2 and t.shape[1] == 0):
+            raise InputError(f"{self.name}: targets of shape {t.shape} for {len(self.source)} images; expected "
+                             f"[{len(self.source)}] or [{len(self.source)}, K]")
+        if not np.isfinite(t).all():
+            raise InputError(f"{self.name}: regression targets hold NaN or infinite values; drop or fill those rows")
+        self.targets = t
+
     # -- basics -----------------------------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.source)
 
     def __repr__(self) -> str:
-        classes = f", {self.n_classes} classes" if self.labels is not None else ", unlabelled"
+        classes = (f", {self.n_classes} classes" if self.labels is not None
+                   else f", {self.n_targets} regression target(s)" if self.targets is not None else ", unlabelled")
         return f"ImageDataset({self.name!r}, {len(self)} images{classes}, {self.kind})"
 
     @property
@@ -236,15 +256,29 @@ class ImageDataset:
 
     @property
     def is_labelled(self) -> bool:
-        """True when the dataset has labels."""
+        """True when the dataset has (class) labels."""
         return self.labels is not None
+
+    @property
+    def is_regression(self) -> bool:
+        """True when the dataset has real-valued regression targets instead of class labels."""
+        return self.targets is not None
+
+    @property
+    def n_targets(self) -> int:
+        """Number of regression targets per image (0 without targets)."""
+        if self.targets is None:
+            return 0
+        return 1 if self.targets.ndim == 1 else int(self.targets.shape[1])
 
     @cached_property
     def identity(self) -> str:
-        """Stable content hash (32 hex characters): images (in order), labels and class names."""
+        """Stable content hash (32 hex characters): images (in order), labels and class names, or targets."""
         parts = [f"images:{self.source.fingerprint()}"]
         if self.labels is not None:
             parts += ["labels", hash_array(self.labels), "classes", "\x1f".join(self.class_names or [])]
+        if self.targets is not None:
+            parts += ["targets", hash_array(self.targets)]
         return hash_parts(*parts)
 
     @property
@@ -346,6 +380,7 @@ class ImageDataset:
             kind=self.kind,
             location=self.location,
             parent_indices=idx,
+            targets=None if self.targets is None else self.targets[idx],
         )
         sub._problems = {k: Problem(k, p.path, p.reason) for k, j in enumerate(idx.tolist())
                          if (p := self._problems.get(j)) is not None}
@@ -376,6 +411,7 @@ class ImageDataset:
             "name": self.name,
             "n_images": n,
             "labelled": self.labels is not None,
+            "n_targets": self.n_targets,
             "n_classes": self.n_classes,
             "class_counts": counts,
             "min_class_count": min(values) if values else None,

@@ -162,16 +162,48 @@ def from_paths(paths: Sequence[str | os.PathLike[str]], labels: Sequence[Any] | 
 
 
 # -- CSV -------------------------------------------------------------------------------------------------------------
+def _target_columns(columns: str | Sequence[str] | None) -> list[str]:
+    """Regression target column names from a name, a comma-separated list or a sequence (empty: none)."""
+    if columns is None:
+        return []
+    names = columns.split(",") if isinstance(columns, str) else list(columns)
+    names = [str(c).strip() for c in names]
+    if not names or any(not c for c in names):
+        raise InputError(f"target columns {columns!r}: give one or more column names, e.g. 'age' or 'x,y'")
+    return names
+
+
+def _parse_targets(values: list[list[str]], lines: list[int], columns: list[str], where: Path) -> np.ndarray:
+    """Float targets [N] (one column) or [N, K] from the cells of a CSV; a cell that is not a finite number is
+    an error naming its line and column."""
+    out = np.empty((len(values), len(columns)), dtype=np.float64)
+    for r, (cells, line) in enumerate(zip(values, lines, strict=True)):
+        for c, cell in enumerate(cells):
+            try:
+                out[r, c] = float(cell)
+            except ValueError:
+                out[r, c] = np.nan
+            if not np.isfinite(out[r, c]):
+                raise InputError(f"{where}, line {line}: column {columns[c]!r} holds {cell!r}, not a finite "
+                                 "number (regression targets must be numbers)")
+    return out[:, 0] if len(columns) == 1 else out
+
+
 def from_csv(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None, name: str | None = None,
              path_column: str = "path", label_column: str = "label",
+             target_columns: str | Sequence[str] | None = None,
              identity: IdentityMode = "auto") -> ImageDataset:
     """A CSV file with a header row and columns ``path,label`` (other columns are ignored).
 
     Relative paths are resolved against ``root`` if given, else against the CSV file's folder. Label strings are
-    mapped to class ids in sorted order (numerically when they are all integers). Missing columns, empty cells
-    and files that do not exist are errors naming the line.
+    mapped to class ids in sorted order (numerically when they are all integers). With ``target_columns`` (a
+    column name, a comma-separated list or a sequence) the dataset is a regression one: those columns are read as
+    real-valued targets (shape [N] for one column, [N, K] for K) and ``label_column`` is not used. Missing columns,
+    empty cells, values that are not numbers and files that do not exist are errors naming the line.
     """
     check_mode(identity)
+    targets = _target_columns(target_columns)
+    value_columns = targets or [label_column]
     p = Path(path).expanduser()
     if not p.exists():
         raise InputError(f"CSV file not found: {p}")
@@ -185,36 +217,41 @@ def from_csv(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | Non
             reader = csv.DictReader(f)
             header = [h.strip() for h in (reader.fieldnames or [])]
             reader.fieldnames = header
-            missing_cols = [c for c in (path_column, label_column) if c not in header]
+            missing_cols = [c for c in (path_column, *value_columns) if c not in header]
             if missing_cols:
                 have = ", ".join(header) if header else "nothing"
                 raise InputError(f"{p}: missing column(s) {', '.join(map(repr, missing_cols))} (header has {have}); "
-                                 f"expected a header row with columns {path_column},{label_column}")
+                                 f"expected a header row with columns {','.join([path_column, *value_columns])}")
             rows = [(reader.line_num, row) for row in reader]
     except UnicodeDecodeError as exc:
         raise InputError(f"{p}: not a UTF-8 text CSV file ({exc.reason})") from exc
     if not rows:
         raise InputError(f"{p}: no rows after the header (empty dataset)")
     files: list[Path] = []
-    values: list[str] = []
+    values: list[list[str]] = []
     missing: list[tuple[int, Path]] = []
     for line, row in rows:
         rel = (row.get(path_column) or "").strip()
-        lab = (row.get(label_column) or "").strip()
         if not rel:
             raise InputError(f"{p}, line {line}: empty {path_column!r}")
-        if not lab:
-            raise InputError(f"{p}, line {line}: empty {label_column!r} for {rel}")
+        cells = [(row.get(c) or "").strip() for c in value_columns]
+        for c, cell in zip(value_columns, cells, strict=True):
+            if not cell:
+                raise InputError(f"{p}, line {line}: empty {c!r} for {rel}")
         full = Path(rel).expanduser()
         full = full if full.is_absolute() else base / full
         if not full.is_file():
             missing.append((line, full))
         files.append(full)
-        values.append(lab)
+        values.append(cells)
     if missing:
         line, full = missing[0]
         raise InputError(f"{p}: {len(missing)} image file(s) not found, e.g. line {line}: {full}")
-    ids, names = encode_labels(values, f"{p} column {label_column!r}")
+    if targets:
+        y = _parse_targets(values, [line for line, _ in rows], value_columns, p)
+        return ImageDataset(name=name or p.stem, source=FileSource(files, base, identity), targets=y, kind="csv",
+                            location=str(p))
+    ids, names = encode_labels([v[0] for v in values], f"{p} column {label_column!r}")
     return ImageDataset(name=name or p.stem, source=FileSource(files, base, identity), labels=ids,
                         class_names=names, kind="csv", location=str(p))
 
@@ -345,12 +382,14 @@ def _from_hf(ds: Any, hf: Any, image_column: str | None, label_column: str | Non
 
 # -- arrays ----------------------------------------------------------------------------------------------------------
 def from_arrays(images: Any, labels: Sequence[Any] | np.ndarray | None = None, *,
-                class_names: Sequence[str] | None = None, name: str = "arrays") -> ImageDataset:
+                class_names: Sequence[str] | None = None, name: str = "arrays",
+                targets: Any = None) -> ImageDataset:
     """In-memory images: uint8 ``[N, H, W]`` (grey), ``[N, H, W, 1]`` or ``[N, H, W, 3]`` (RGB), or floats in
     [0, 1] (scaled to 0..255 and rounded). Integer arrays must hold values in 0..255.
 
     ``labels`` (length N) are mapped to sorted class ids by :func:`encode_labels`, unless ``class_names`` is
     given: then labels must already be ids 0..len(class_names)-1 and every class needs at least one image.
+    ``targets`` (float [N] or [N, K], instead of labels) make it a regression dataset.
     """
     arr = np.asarray(images)
     if arr.ndim == 4 and arr.shape[-1] == 1:
@@ -395,8 +434,10 @@ def from_arrays(images: Any, labels: Sequence[Any] | np.ndarray | None = None, *
             ids, names = encode_labels(lab, f"{name} labels")
     elif class_names is not None:
         raise InputError(f"{name}: class_names given without labels")
+    if targets is not None and labels is not None:
+        raise InputError(f"{name}: give labels (classification) or targets (regression), not both")
     return ImageDataset(name=name, source=ArraySource(arr), labels=ids, class_names=names, kind="arrays",
-                        location="<memory>")
+                        location="<memory>", targets=targets)
 
 
 # -- auto-detection ----------------------------------------------------------------------------------------------

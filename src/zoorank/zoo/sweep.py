@@ -52,23 +52,37 @@ class ModelResult:
     skipped: dict[str, str] = field(default_factory=dict)  # metric -> why it was not computed
 
 
-def score_features(features, logits, labels, metric_names: Iterable[str]) -> tuple[dict, dict]:
+def score_features(features, logits, labels, metric_names: Iterable[str], *,
+                   regression: bool = False) -> tuple[dict, dict]:
     """Per-model metric scores from one model's arrays: ``(scores, skipped reasons)``.
 
-    Pool forms are left to the caller (see :func:`score_pool`)."""
+    ``regression=True``: ``labels`` are real-valued targets ([N] or [N, K]) and only the metrics with a
+    regression form score them (the others are skipped with that reason). Pool forms are left to the caller
+    (see :func:`score_pool`)."""
     scores, skipped = {}, {}
     probs = None if logits is None else M.softmax(logits)
     for name in metric_names:
+        if regression and not M.info(name).regression:
+            skipped[name] = "has no regression form (metrics that have one: " + ", ".join(
+                M.available(regression=True)) + ")"
+            continue
         missing = M.missing_inputs(name, features=features, labels=labels, source_probs=probs)
         if missing:
             skipped[name] = "needs " + ", ".join(
                 "source-head logits (this model has no head)" if m == "source_probs" else m for m in missing)
             continue
         try:
-            scores[name] = M.compute_available(name, features, labels, source_probs=probs)
+            extra = {"regression": True} if regression else {}
+            scores[name] = M.compute_available(name, features, labels, source_probs=probs, **extra)
         except Exception as exc:  # one metric failing must not fail the model
             skipped[name] = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
     return scores, skipped
+
+
+def targets_or_labels(dataset: ImageDataset, indices: np.ndarray) -> np.ndarray | None:
+    """The rows ``indices`` of the dataset's regression targets, else of its labels (None when it has neither)."""
+    values = dataset.targets if dataset.is_regression else dataset.labels
+    return None if values is None else values[indices]
 
 
 def model_job(spec: ModelSpec, dataset: ImageDataset, indices: np.ndarray, probe_identity: str,
@@ -90,9 +104,10 @@ def model_job(spec: ModelSpec, dataset: ImageDataset, indices: np.ndarray, probe
         cache = FeatureCache(cache_root) if cache_root is not None else None
         out = cached_extract(model, dataset, indices, probe_identity=probe_identity, cache=cache,
                              batch_size=batch_size, progress=progress)
-        labels = None if dataset.labels is None else dataset.labels[out.indices]
+        labels = targets_or_labels(dataset, out.indices)
         per_model = [m for m in metric_names if M.info(m).pool_func is None]
-        scores, skipped = score_features(out.features, out.logits, labels, per_model)
+        scores, skipped = score_features(out.features, out.logits, labels, per_model,
+                                         regression=dataset.is_regression)
         return ModelResult(
             name=spec.name, ok=True, identity=model.identity, num_params=model.num_params,
             num_layers=model.num_layers, feature_dim=model.feature_dim, num_classes=model.num_classes,
@@ -231,9 +246,11 @@ def score_pool(result: SweepResult, dataset: ImageDataset, cache: FeatureCache, 
     names = [n for n in names if M.info(n).pool_func is not None]
     ok = [r for r in result.ok if r.cache_key is not None]
     if not names or not ok or dataset.labels is None:
+        why = ("has no regression form" if dataset.is_regression else
+               "needs labels" if dataset.labels is None else "no model succeeded")
         for r in result.ok:
             for n in names:
-                r.skipped.setdefault(n, "needs labels" if dataset.labels is None else "no model succeeded")
+                r.skipped.setdefault(n, why)
         return
     entries = [cache.get(r.cache_key) for r in ok]
     if any(e is None for e in entries):
