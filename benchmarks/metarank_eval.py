@@ -72,6 +72,7 @@ __all__ = [
     "MetricUnavailable",
     "SubTask",
     "benchmark_records",
+    "gather_records",
     "leave_one_out",
     "main",
     "markdown_section",
@@ -524,33 +525,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     use_published = args.published or not (args.benchmark or args.csv_path)
-    settings: dict[str, list[MetaRecord]] = {}
-    texts: dict[str, str] = {}
-    all_records: list[MetaRecord] = []
-    if use_published:
-        sources = [s.strip() for s in args.sources.split(",") if s.strip()]
-        recs = published_records(sources, args.groundtruth, resamples=args.resamples, seed=args.seed)
-        all_records += recs
-        settings[f"Published tables: {' + '.join(sources)} (trained on both, evaluated on each dataset)"] = recs
-        for s in sources:
-            sub = [r for r in recs if r.source.split(":")[0] == s]
-            if len(sources) > 1 and sub:
-                settings[f"Published tables: {s} alone"] = sub
-    if args.csv_path:
-        recs, t = read_external_csv(args.csv_path)
-        texts.update(t)
-        all_records += recs
-        settings[f"External CSV {Path(args.csv_path).name}"] = recs
-    if args.benchmark:
-        from zoorank.datasets.zoobench.provider import ZooBenchProvider
-        from zoorank.evaluation import load_benchmark
-
-        bench = load_benchmark(args.benchmark)
-        provider = ZooBenchProvider(args.benchmark)
-        recs = benchmark_records(bench, provider, meta=BenchmarkMetaData(source="zoobench"),
-                                 progress=lambda t: log(f"meta-data of {t}"))
-        all_records += recs
-        settings[f"Benchmark {bench.root.name if bench.root else ''} (leave-one-target-out, with sub-tasks)"] = recs
+    sources = [s.strip() for s in args.sources.split(",") if s.strip()]
+    settings, all_records, texts = gather_records(
+        sources=sources if use_published else (), groundtruth=args.groundtruth, benchmark=args.benchmark,
+        csv_path=args.csv_path, resamples=args.resamples, seed=args.seed, log=log)
     results: dict[str, dict[str, list[LooRow]]] = {}
     if not args.no_eval:
         for name, recs in settings.items():
@@ -577,6 +555,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = model.save(args.train_out)
         log(f"trained on {len(model.datasets)} datasets x {len(model.metrics)} metrics; saved {path}")
     return 0
+
+
+def gather_records(*, sources: Sequence[str] = (), groundtruth: str | Path | None = None,
+                   benchmark: str | Path | None = None, csv_path: str | Path | None = None, resamples: int = 0,
+                   seed: int = 0, log: Callable[[str], None] = lambda _msg: None
+                   ) -> tuple[dict[str, list[MetaRecord]], list[MetaRecord], dict[str, str]]:
+    """The meta-dataset from every source asked for: the published tables of ``sources``, an external CSV, a
+    harness benchmark (with its sub-tasks). Returns ``(settings, every record, metric texts)``, ``settings``
+    naming each evaluation setting (every source together, each published zoo alone, ...) with its records."""
+    settings: dict[str, list[MetaRecord]] = {}
+    texts: dict[str, str] = {}
+    all_records: list[MetaRecord] = []
+    if sources:
+        recs = published_records(sources, groundtruth, resamples=resamples, seed=seed)
+        all_records += recs
+        settings[f"Published tables: {' + '.join(sources)} (trained on both, evaluated on each dataset)"] = recs
+        for s in sources:
+            sub = [r for r in recs if r.source.split(":")[0] == s]
+            if len(sources) > 1 and sub:
+                settings[f"Published tables: {s} alone"] = sub
+    if csv_path:
+        recs, t = read_external_csv(csv_path)
+        texts.update(t)
+        all_records += recs
+        settings[f"External CSV {Path(csv_path).name}"] = recs
+    if benchmark:
+        from zoorank.datasets.zoobench.provider import ZooBenchProvider
+        from zoorank.evaluation import load_benchmark
+
+        bench = load_benchmark(benchmark)
+        provider = ZooBenchProvider(benchmark)
+        recs = benchmark_records(bench, provider, meta=BenchmarkMetaData(source="zoobench"),
+                                 progress=lambda t: log(f"meta-data of {t}"))
+        all_records += recs
+        settings[f"Benchmark {bench.root.name if bench.root else ''} (leave-one-target-out, with sub-tasks)"] = recs
+    return settings, all_records, texts
 
 
 def _defaults() -> str:

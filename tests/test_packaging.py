@@ -33,6 +33,8 @@ def test_wheel_holds_the_library_and_no_study(wheel):
     assert not [n for n in modules if Path(n).stem in studies]
     assert not [n for n in names if n.startswith(("benchmarks/", "tests/"))]
     assert "zoorank/methods/metarank/data/metric_cards.yaml" in names
+    assert {"zoorank/methods/metarank/data/shipped/metarank.npz",
+            "zoorank/methods/metarank/data/shipped/default_order.json"} <= set(names)  # the out-of-the-box defaults
 
 
 def test_package_never_reaches_for_the_checkout():

@@ -350,8 +350,11 @@ def test_recommend_command(tmp_path, monkeypatch):
     assert out["seconds"]["rank"] < 1.0
     res = runner.invoke(recommend, ["--description", "scans of digits", "--model", str(path)])
     assert res.exit_code == 0 and "hscore" in res.output and "nearest historical datasets" in res.output
-    res = runner.invoke(recommend, ["--description", "digits"])  # no default model in this home
-    assert res.exit_code != 0 and "zoorank fit" in res.output
+    res = runner.invoke(recommend, ["--description", "digits", "--json"])  # nothing fitted: the shipped model
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output[res.output.index("{"):])["model"].endswith("shipped/metarank.npz")
+    res = runner.invoke(recommend, ["--description", "digits", "--model", str(tmp_path / "typo.npz")])
+    assert res.exit_code != 0 and "no trained MetaRank model at" in res.output
     fitted = tmp_path / "home" / "rankers" / "metarank.npz"  # the MetaRank zoorank fit wrote is the fallback
     fitted.parent.mkdir(parents=True)
     fitted.write_bytes(path.read_bytes())

@@ -28,7 +28,7 @@ from zoorank.errors import InputError
                    "card, alone it is the whole description.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
               help="A MetaRank model saved by MetaRank.save (default: <zoorank data>/metarank/model.npz, else the one "
-                   "zoorank fit wrote).")
+                   "zoorank fit wrote, else the one shipped with zoorank).")
 @click.option("--metrics", "metric_names", default=None,
               help="Comma-separated candidate metrics (default: every metric the model was trained on).")
 @click.option("--top", default=5, show_default=True, help="How many metrics to show.")
@@ -42,15 +42,19 @@ def recommend(data_path, description, model_path, metric_names, top, as_json) ->
         raise click.UsageError("give --data PATH and/or --description TEXT")
     if top < 1:
         raise click.BadParameter("must be >= 1", param_hint="--top")
+    from zoorank.methods.metarank.shipped import MODEL_FILE, SHIPPED_DIR, shipped_metarank
+
     defaults = [paths.metarank_model_path(), paths.rankers_dir() / "metarank.npz"]
-    path = Path(model_path) if model_path else next((p for p in defaults if p.is_file()), defaults[0])
-    if not path.is_file():
-        where = str(path) if model_path else " or ".join(str(p) for p in defaults)
-        raise click.ClickException(f"no trained MetaRank model at {where}: fit one from the knowledge base with "
-                                   f"`zoorank fit` (after recording results), or pass --model FILE")
+    if model_path:
+        path = Path(model_path)
+        if not path.is_file():
+            raise click.ClickException(f"no trained MetaRank model at {path}: fit one from the knowledge base with "
+                                       f"`zoorank fit` (after recording results), or leave out --model")
+    else:  # the user's own fit first, else the one shipped in the package
+        path = next((p for p in defaults if p.is_file()), SHIPPED_DIR / MODEL_FILE)
     t0 = time.perf_counter()
     try:
-        model = MetaRank.load(path)
+        model = shipped_metarank() if path == SHIPPED_DIR / MODEL_FILE else MetaRank.load(path)
         if data_path is not None:
             card = card_from_dataset(data_path, what=description or "")
             text = card.to_text()

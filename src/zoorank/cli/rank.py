@@ -84,6 +84,8 @@ def rank(zoo_file, data_path, target_columns, budget, no_labels, rankers_dir, de
     from zoorank.cli.score import dataset_line, open_target_data
     from zoorank.cli.zoo import read_zoo
     from zoorank.data import probe
+    from zoorank.methods.metarank.shipped import default_metric_order
+    from zoorank.metric_sets import fine_stage_candidates
     from zoorank.pipeline import Pipeline
     from zoorank.pipeline.dataset_task import DatasetTask
     from zoorank.pipeline.learn import rankers_for_zoo
@@ -117,7 +119,7 @@ def rank(zoo_file, data_path, target_columns, budget, no_labels, rankers_dir, de
     else:
         try:
             pipe = Pipeline(models, fennec=rankers.fennec, spider=rankers.spider, metarank=rankers.metarank,
-                            budget=budget)
+                            budget=budget, metrics=default_metric_order(fine_stage_candidates()) if note else None)
         except InputError as exc:
             raise click.BadParameter(f"{exc} (image-pass budgets need rankers fitted by this release: zoorank fit)",
                                      param_hint="--budget") from None

@@ -327,6 +327,18 @@ def record_ranking(kb: Any, task_name: str, result: Any, task: Any, *, n_classes
                            description=task.card(), models=models, scores=measured)
 
 
+def out_of_the_box_metarank() -> tuple[MetaRank | None, str]:
+    """The MetaRank shipped in the package (:mod:`zoorank.methods.metarank.shipped`) for a user with no fitted
+    rankers, and a note saying how the metric is chosen (the shipped order when that MetaRank cannot load)."""
+    from zoorank.methods.metarank.shipped import shipped_metarank
+
+    try:
+        return shipped_metarank(), ("the metric is chosen by the MetaRank shipped with zoorank (fitted on ZooBench "
+                                    "and the published tables)")
+    except InputError as exc:
+        return None, f"{exc}; the metric follows the shipped default order"
+
+
 def rankers_for_zoo(directory: str | Path | None, zoo: Sequence[str]) -> tuple[Rankers, list[str], str | None]:
     """The fitted rankers of ``directory`` (None: :func:`zoorank.paths.rankers_dir`) for a zoo of model names, the
     zoo in the rankers' order, and a note. With no directory given and nothing fitted at the default place, the
@@ -340,7 +352,8 @@ def rankers_for_zoo(directory: str | Path | None, zoo: Sequence[str]) -> tuple[R
     except InputError as exc:
         if directory is not None:
             raise
-        return Rankers(sorted(zoo)), list(zoo), f"{exc}: without rankers every model runs"
+        meta, how = out_of_the_box_metarank()
+        return Rankers(sorted(zoo), metarank=meta), list(zoo), f"{exc}: without rankers every model runs; {how}"
     if not (rankers.fennec or rankers.spider or rankers.belief):
         return rankers, list(zoo), None
     unknown = sorted(set(zoo) - set(rankers.models))
