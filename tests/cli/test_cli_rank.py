@@ -87,6 +87,27 @@ def test_fit_from_the_knowledge_base_then_rank_with_a_budget(setup, monkeypatch)
     table = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers,
                 "--budget", "all")
     assert table.exit_code == 0 and "forward passes" in table.output and "total" in table.output
+    # an open zoo: one fitted model left out, two random-init models the rankers never saw (cold, run first)
+    cold_specs = [ModelSpec(name=n, source="timm", ref=n, pretrained=False, input_size=32, seed=7 + i)
+                  for i, n in enumerate(("resnet10t", "mobilenetv3_small_075"))]
+    kept = [offline_mobilenet_v2_spec(input_size=32)] + [
+        ModelSpec(name=n, source="timm", ref=n, pretrained=False, input_size=32, seed=i)
+        for i, n in enumerate(TIMM) if n != "convnext_atto"]
+    open_zoo = save_zoo(kept + cold_specs, root / "open.yaml")
+    opened = run("rank", "--zoo", open_zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers,
+                 "--budget", 3, "--json", "--report", root / "open.html")
+    assert opened.exit_code == 0, opened.output
+    res = payload(opened.output)
+    assert sorted(res["cold_models"]) == ["mobilenetv3_small_075", "resnet10t"]
+    assert sorted(r["model"] for r in res["ranking"]) == sorted([*models[:3], "mobilenetv3_small_075", "resnet10t"])
+    assert {r["model"] for r in res["ranking"] if r["cold"]} == set(res["cold_models"])
+    ran = {r["model"] for r in res["ranking"] if r["probe_images"] > 0}
+    assert len(ran) == 3 and set(res["cold_models"]) <= ran  # the cold ones run first
+    assert any("have no history" in n for n in res["notes"])
+    assert "(cold)" in (root / "open.html").read_text()
+    shown = run("rank", "--zoo", open_zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers,
+                "--budget", 3)
+    assert shown.exit_code == 0 and shown.output.count("(cold)") >= 2
     chart = run("explain", "mobilenet_v2-imagenet", "--kb", kb, "--rankers", rankers, "--clusters", 3,
                 "--compare", "resnet18", "--out", root / "chart", "--json")
     assert chart.exit_code == 0, chart.output

@@ -163,3 +163,29 @@ def test_tune_shrinkage_keeps_the_diagonal_on_short_histories_and_is_determinist
     assert lam in P.SHRINKAGE_GRID and gains[1.0] == 0.0
     assert P.tune_shrinkage(A, models, draws=3) == (lam, gains)
     assert gains[lam] == max(gains.values())
+
+
+def test_an_open_zoo_is_the_exact_marginal_plus_cold_draws_from_the_population():
+    prior = P.fit_prior(_history(), MODELS)
+    sub, cold = P.for_zoo(prior, ["m4", "m1", "m2"])  # a subset, reordered: the Gaussian's marginal
+    assert cold == [] and sub.models == ("m4", "m1", "m2")
+    np.testing.assert_array_equal(sub.mean, prior.mean[[4, 1, 2]])
+    np.testing.assert_array_equal(sub.cov, prior.cov[np.ix_([4, 1, 2], [4, 1, 2])])
+    zoo = ["new_a", "m0", "m3", "new_b"]  # two fitted models dropped, two never seen
+    belief, cold = P.for_zoo(prior, zoo)
+    assert cold == [0, 3] and belief.models == tuple(zoo)
+    mu, S, a = prior.mean, prior.cov, np.full(6, 1 / 6)
+    v_r = np.var(mu) + np.mean(np.diag(S)) - a @ S @ a
+    for j in cold:  # the population's mean and variance; covariance = the mean column of Sigma
+        assert belief.mean[j] == pytest.approx(mu.mean(), abs=1e-15)
+        assert belief.cov[j, j] == pytest.approx(a @ S @ a + v_r, rel=1e-12)
+        for i, m in ((1, 0), (2, 3)):
+            assert belief.cov[j, i] == pytest.approx((S @ a)[m], rel=1e-12)
+    assert belief.cov[0, 3] == pytest.approx(a @ S @ a, rel=1e-12)  # two cold models share only the task's level
+    np.testing.assert_array_equal(belief.cov[np.ix_([1, 2], [1, 2])], prior.cov[np.ix_([0, 3], [0, 3])])
+    assert np.linalg.eigvalsh(belief.cov).min() > -1e-15 and np.allclose(belief.cov, belief.cov.T)
+    # its own measurement places a cold model, and only lowers its variance
+    post = P.posterior(belief, [P.accuracy_observation([3], [0.99], noise=0.005)])
+    assert post.order()[0] == 3 and post.cov[3, 3] < belief.cov[3, 3]
+    with pytest.raises(InputError, match="names a model twice"):
+        P.for_zoo(prior, ["m0", "m0"])

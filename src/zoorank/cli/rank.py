@@ -185,7 +185,8 @@ def show_result(result, truth=None) -> None:
     rows = []
     for r in result.rows():
         i = result.models.index(r["model"])
-        row = [str(r["rank"]), r["model"] + (" *" if i in result.top else ""), fmt(r["score"], 3),
+        row = [str(r["rank"]), r["model"] + (" *" if i in result.top else "") + (" (cold)" if r.get("cold") else ""),
+               fmt(r["score"], 3),
                *([f"{fmt(r['low'], 3)} - {fmt(r['high'], 3)}"] if intervals else []),
                *[fmt(r[f"coarse:{k}"], 3) for k in result.coarse],
                *["-" if r[f"fine:{k}"] is None else fmt(r[f"fine:{k}"], 3) for k in fine_keys]]

@@ -44,6 +44,19 @@ gives each model's posterior mean :math:`m_i` and standard deviation :math:`\sqr
 interval at level q is :math:`m_i \pm \Phi^{-1}((1 + q)/2) \sqrt{P_{ii}}`. With no observation the posterior is
 the prior; each observation can only lower every variance (:math:`K H \Sigma` is positive semi-definite).
 
+**Open zoos** (:func:`for_zoo`). A user's zoo may lack fitted models (the Gaussian's marginal on the rest is
+exact: the sub-vector and sub-matrix) and hold *cold* models with no history. A cold model is placed as a draw
+from the population of the fitted models, exchangeable with them: with :math:`\bar y = \frac1M 1^T y` the
+zoo's mean accuracy on the task (it carries the task's difficulty, shared by every model)::
+
+    y_cold_j = ybar + r_j,   r_j ~ N(0, v_r) independent of y and of each other
+    v_r = Var_k(mu_k) + mean_k Sigma_kk - 1^T Sigma 1 / M^2      (floored at var_floor)
+
+so its prior mean is the fitted models' mean, its variance the population's (spread of the models' means plus
+their mean variance), and its covariance with model i is :math:`\frac1M \sum_k \Sigma_{ki}`: an easy task lifts
+it with the others, and only its own measurements can place it above or below them. The joint covariance is that
+of a linear map of y plus independent noise, hence positive semi-definite.
+
 All of it is closed-form linear algebra in float64 on at most M x M matrices; no randomness.
 """
 
@@ -60,7 +73,8 @@ from zoorank.errors import InputError
 from zoorank.ranking import best_first, snap_ties
 
 __all__ = ["GaussianBelief", "Observation", "accuracy_observation", "calibrate_link", "expected_spread",
-           "fit_prior", "normal_scores", "posterior", "score_observation", "similarity_weights", "tune_shrinkage"]
+           "fit_prior", "for_zoo", "normal_scores", "posterior", "score_observation", "similarity_weights",
+           "tune_shrinkage"]
 
 #: Smallest prior variance of a model's accuracy (accuracy units^2: a standard deviation of 0.5 points).
 VAR_FLOOR = 0.005 ** 2
@@ -177,6 +191,35 @@ def fit_prior(accuracies: np.ndarray, models: Sequence[str], *, weights: Sequenc
     notes.append(f"covariance shrunk towards its diagonal, lambda {lam:.2f}"
                  + (" (Schäfer-Strimmer)" if shrinkage is None else ""))
     return GaussianBelief(tuple(models), mu, (cov + cov.T) / 2.0, tuple(notes))
+
+
+def for_zoo(belief: GaussianBelief, zoo: Sequence[str], var_floor: float = VAR_FLOOR) -> tuple[GaussianBelief,
+                                                                                              list[int]]:
+    """The belief over the models of ``zoo`` (in that order): the marginal of the fitted ones, and every model the
+    belief does not know placed as a cold draw from the population (module doc). Returns the belief and the
+    indices (into ``zoo``) of the cold models."""
+    zoo = list(zoo)
+    if len(set(zoo)) != len(zoo):
+        raise InputError("the zoo names a model twice")
+    where = {m: i for i, m in enumerate(belief.models)}
+    cold = [j for j, m in enumerate(zoo) if m not in where]
+    if not cold:
+        idx = [where[m] for m in zoo]
+        return GaussianBelief(tuple(zoo), belief.mean[idx], belief.cov[np.ix_(idx, idx)], belief.notes), []
+    mu, S = belief.mean, belief.cov
+    M, C = len(mu), len(cold)
+    a = np.full(M, 1.0 / M)  # ybar = a^T y
+    v_r = max(float(np.var(mu)) + float(np.mean(np.diag(S))) - float(a @ S @ a), var_floor)
+    # the joint of (y, y_cold) = [I; 1 a^T] y + [0; r]
+    L = np.vstack([np.eye(M), np.tile(a, (C, 1))])
+    mean = np.concatenate([mu, np.full(C, float(mu.mean()))])
+    cov = L @ S @ L.T
+    cov[M:, M:] += v_r * np.eye(C)
+    pos = {j: M + k for k, j in enumerate(cold)}
+    idx = [pos[j] if j in pos else where[m] for j, m in enumerate(zoo)]
+    note = f"{C} cold model(s) placed as draws from the population of the {M} fitted models"
+    return (GaussianBelief(tuple(zoo), mean[idx], (cov + cov.T)[np.ix_(idx, idx)] / 2.0, (*belief.notes, note)),
+            cold)
 
 
 def similarity_weights(distances: np.ndarray, bandwidth: float | None) -> np.ndarray | None:

@@ -12,6 +12,12 @@ probe set, and Bayes' rule (:mod:`zoorank.methods.posterior`, :mod:`zoorank.meth
 
 Without labels, or with a plan of 0 models, the ranking is the prior. The cost of the job is counted as the
 images passed through zoo models (``image_passes``) and the wall time of every stage.
+
+**Open zoos.** The zoo may lack models the ranker was fitted on and hold models it has never seen (*cold* models:
+no result in the knowledge base). The prior is :func:`zoorank.methods.posterior.for_zoo`'s: the exact marginal on
+the known models, each cold one a draw from the population of the fitted models. Cold models run first in the probe
+stage (a plan of K models runs them and then the best of the prior), so their place comes from their own
+measurements; the result lists them (``cold``).
 """
 
 from __future__ import annotations
@@ -107,6 +113,7 @@ class BeliefResult(PipelineResult):
     level: float = 0.8
     probe_images: dict[int, int] = field(default_factory=dict)
     fraction: float = 1.0
+    cold: list[int] = field(default_factory=list)
 
     @property
     def image_passes(self) -> int:
@@ -117,23 +124,27 @@ class BeliefResult(PipelineResult):
         where = {m: i for i, m in enumerate(self.models)}
         for row in out:
             i = where[row["model"]]
-            row.update(low=float(self.low[i]), high=float(self.high[i]), probe_images=self.probe_images.get(i, 0))
+            row.update(low=float(self.low[i]), high=float(self.high[i]), probe_images=self.probe_images.get(i, 0),
+                       cold=i in self.cold)
         return out
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
-        d.update(interval_level=self.level, image_passes=self.image_passes, probe_fraction=self.fraction)
+        d.update(interval_level=self.level, image_passes=self.image_passes, probe_fraction=self.fraction,
+                 cold_models=[self.models[i] for i in self.cold])
         return d
 
 
 class BeliefJob:
-    """The default rank job (module doc) over ``models`` (the ranker's order) with a fitted ``belief`` ranker."""
+    """The default rank job (module doc) over the zoo ``models`` (any order; models the fitted ``belief`` ranker
+    does not know are cold) with a fitted ``belief`` ranker."""
 
     def __init__(self, models: Sequence[str], belief: Any, *, plan: Plan = DEFAULT_PLAN, level: float = 0.8):
         self.models = list(models)
-        if list(belief.models_) != self.models:
-            raise InputError(f"belief: the ranker was fitted on another zoo ({len(belief.models_)} models); refit "
-                             f"it (zoorank fit)")
+        if not self.models:
+            raise InputError("the zoo is empty")
+        if len(set(self.models)) != len(self.models):
+            raise InputError("the zoo names a model twice")
         self.belief, self.plan, self.level = belief, plan, float(level)
 
     def _link_fraction(self, task: TaskSource, notes: list[str]) -> float | None:
@@ -155,7 +166,7 @@ class BeliefJob:
             progress: Callable[[str], None] | None = None) -> BeliefResult:
         from zoorank.data import fraction_rows
         from zoorank.methods.fennec.model import summarize_proxy
-        from zoorank.methods.posterior import posterior
+        from zoorank.methods.posterior import for_zoo, posterior
 
         say = progress or (lambda _msg: None)
         notes: list[str] = []
@@ -167,10 +178,15 @@ class BeliefJob:
         if self.belief.descriptors_ is not None:
             descriptor = summarize_proxy(np.asarray(task.proxy_features()))
             s_prior.encoder_passes = 1
-        prior = self.belief.prior(descriptor)
+        prior, cold = for_zoo(self.belief.prior(descriptor), self.models)
         s_prior.seconds = time.perf_counter() - t0
         s_prior.detail = ("population of " if self.belief.bandwidth_ is None or descriptor is None
                           else "similarity-weighted ") + f"{len(self.belief.tasks_)} tasks"
+        if cold:
+            s_prior.detail += f"; {len(cold)} cold"
+            notes.append(f"{len(cold)} model(s) have no history (cold: {', '.join(self.models[i] for i in cold)}): "
+                         "placed as draws from the population of the fitted models and run first; after their "
+                         "results are recorded, zoorank fit takes them in")
         belief = prior
         s_fine = Stage("probe stage")
         chosen: list[int] = []
@@ -186,7 +202,7 @@ class BeliefJob:
             if f is not None:
                 used_fraction = f
                 labels = np.asarray(labels)
-                chosen = prior.order()[:n]
+                chosen = (cold + [i for i in prior.order() if i not in cold])[:n]
                 rows = None if f == 1.0 else fraction_rows(labels, f)
                 say(f"forward passes of {len(chosen)} models on {100 * f:g}% of the probe")
                 pairs = {}
@@ -231,4 +247,4 @@ class BeliefJob:
                             prior.mean, fine, chosen, metric, list(self.belief.metrics),
                             "stacked through the belief ranker's calibrated link", [s_prior, s_fine],
                             labels is not None, notes, low=low, high=high, level=self.level, probe_images=images,
-                            fraction=used_fraction)
+                            fraction=used_fraction, cold=cold)

@@ -342,8 +342,10 @@ def out_of_the_box_metarank() -> tuple[MetaRank | None, str]:
 def rankers_for_zoo(directory: str | Path | None, zoo: Sequence[str]) -> tuple[Rankers, list[str], str | None]:
     """The fitted rankers of ``directory`` (None: :func:`zoorank.paths.rankers_dir`) for a zoo of model names, the
     zoo in the rankers' order, and a note. With no directory given and nothing fitted at the default place, the
-    rankers are empty and every model runs (the note says so). Raises InputError when the coarse rankers do not
-    know a model of the zoo, or were fitted on a model the zoo lacks."""
+    rankers are empty and every model runs (the note says so). With a belief ranker the zoo is open (any subset or
+    superset of the fitted models; the ones it does not know follow, cold, in the zoo's order); rankers fitted
+    before it (Fennec and Spider alone) raise InputError when they do not know a model of the zoo, or were fitted
+    on a model the zoo lacks."""
     from zoorank import paths
 
     where = Path(directory) if directory is not None else paths.rankers_dir()
@@ -356,10 +358,14 @@ def rankers_for_zoo(directory: str | Path | None, zoo: Sequence[str]) -> tuple[R
         return Rankers(sorted(zoo), metarank=meta), list(zoo), f"{exc}: without rankers every model runs; {how}"
     if not (rankers.fennec or rankers.spider or rankers.belief):
         return rankers, list(zoo), None
+    if rankers.belief is not None:  # open zoos: the fitted models of the zoo in the rankers' order, then cold ones
+        fitted = set(rankers.models)
+        return rankers, [m for m in rankers.models if m in set(zoo)] + [m for m in zoo if m not in fitted], None
     unknown = sorted(set(zoo) - set(rankers.models))
     if unknown:
         raise InputError(f"the rankers in {where} do not know {len(unknown)} model(s) of the zoo "
-                         f"({', '.join(unknown[:3])}): record results for them and run zoorank fit")
+                         f"({', '.join(unknown[:3])}) and have no belief ranker, which takes open zoos: run "
+                         "zoorank fit")
     missing = sorted(set(rankers.models) - set(zoo))
     if missing:
         raise InputError(f"the zoo lacks {len(missing)} model(s) the rankers were fitted on "

@@ -177,7 +177,9 @@ def _ranking_table(result: PipelineResult, truth: Mapping[str, float] | None) ->
     rows = []
     for r, i in enumerate(result.order, 1):
         name = result.models[i]
-        cells = [f'<td class="num">{r}</td>', f'<td class="model">{_e(name)}</td>',
+        cold = ' <span class="cold" title="no history: placed by its own measurements">(cold)</span>' \
+            if i in getattr(result, "cold", ()) else ""
+        cells = [f'<td class="num">{r}</td>', f'<td class="model">{_e(name)}{cold}</td>',
                  f'<td class="mark" title="forward pass">{MARK}</td>' if i in ran else '<td class="mark"></td>',
                  f'<td class="num">{_fmt(result.scores[i])}</td>']
         if belief:
