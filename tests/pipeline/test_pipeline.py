@@ -299,3 +299,20 @@ def test_learning_curve_fits_the_rankers_from_a_growing_knowledge_base(tmp_path)
     assert "| 5 |" in text and "pipeline@k2" in text
     with pytest.raises(InputError, match="steps must be between 2 and 5"):
         LC.learning_curve(bench, provider, held_out=["t5", "t6"], steps=[6], kb_dir=tmp_path)
+
+
+def test_the_encoder_of_the_recorded_tasks_is_kept_and_mixing_encoders_is_refused(tmp_path):
+    from zoorank.pipeline.learn import record_task, recorded_encoder
+    from zoorank.store import KnowledgeBase
+
+    a = {"identity": "a" * 32, "name": "dinov2", "spec": {"name": "dinov2", "source": "timm", "ref": "vit"}}
+    b = {"identity": "b" * 32, "name": "mobilenet", "spec": {}}
+    with KnowledgeBase(tmp_path / "kb.sqlite") as kb:
+        assert recorded_encoder(kb) is None  # nothing recorded: the default encoder
+        record_task(kb, "t1", n_classes=2, n_samples=10, proxy=np.ones(3), encoder=a)
+        record_task(kb, "t2", n_classes=2, n_samples=10, proxy=np.ones(3), encoder=a)
+        record_task(kb, "t0", n_classes=2, n_samples=10)  # a task without encoder features does not count
+        assert recorded_encoder(kb) == a
+        record_task(kb, "t3", n_classes=2, n_samples=10, proxy=np.ones(3), encoder=b)
+        with pytest.raises(InputError, match=r"2 different encoders \(dinov2 on t1, t2; mobilenet on t3\)"):
+            recorded_encoder(kb)

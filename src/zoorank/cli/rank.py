@@ -66,6 +66,10 @@ def fit(kb_path, out_dir, as_json) -> None:
 @click.option("--rankers", "rankers_dir", type=click.Path(file_okay=False), default=None,
               help="Fitted rankers (default: <zoorank data>/rankers, written by zoorank fit).")
 @click.option("--description", default="", help="What the images show (for MetaRank's dataset card).")
+@click.option("--encoder", "encoder_ref", default=None, metavar="SPEC|MODEL",
+              help="The proxy / general encoder of Fennec, Model Spider and the belief ranker's similarity: a model "
+                   "spec (timm:vit_small_patch14_dinov2.lvd142m) or a model of the zoo (default: the one the "
+                   "rankers were fitted with, else the offline ImageNet MobileNetV2).")
 @click.option("--probe", "probe_size", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Stratified probe of at most this many images for the metrics.")
 @click.option("--seed", default=0, show_default=True)
@@ -77,8 +81,8 @@ def fit(kb_path, out_dir, as_json) -> None:
               help="Record the task and what was measured on it in this knowledge base (for zoorank fit).")
 @click.option("--task", "task_name", default=None, help="Task name in the knowledge base (default: the dataset's).")
 @click.option("--json", "as_json", is_flag=True)
-def rank(zoo_file, data_path, target_columns, budget, no_labels, rankers_dir, description, probe_size, seed,
-         cache_dir, device, report_path, kb_path, task_name, as_json) -> None:
+def rank(zoo_file, data_path, target_columns, budget, no_labels, rankers_dir, description, encoder_ref, probe_size,
+         seed, cache_dir, device, report_path, kb_path, task_name, as_json) -> None:
     """Rank a zoo for a dataset: coarse ranking of every model without running it, MetaRank's metric, forward
     passes of the top models only."""
     from zoorank.cli.score import dataset_line, open_target_data
@@ -106,10 +110,20 @@ def rank(zoo_file, data_path, target_columns, budget, no_labels, rankers_dir, de
     elif rankers.belief is None and str(budget).strip().lower() == "auto":
         budget = "5"  # rankers fitted before the belief ranker: today's pipeline with its default
     passes: list[str] = []
+    fitted_encoder = rankers.info.get("encoder")
+    encoder = _encoder_spec(encoder_ref, by_name, fitted_encoder)
     task = DatasetTask([by_name[m] for m in models], ds, probe=p, cache=FeatureCache(cache_dir), device=device,
-                       description=description,
+                       description=description, encoder=encoder,
                        on_pass=lambda what, out: passes.append(what) or err_console.print(
                            f"  {what}: {'cached' if out.from_cache else f'{out.seconds:.1f} s'}"))
+    if fitted_encoder:  # the proxy vectors and task tokens the rankers learned from came from this encoder
+        used = task.encoder_record()
+        if used["identity"] != fitted_encoder["identity"]:
+            mend = ("leave out --encoder" if encoder_ref is not None else "its weights changed since zoorank fit")
+            raise click.BadParameter(f"the rankers were fitted with the encoder {fitted_encoder.get('name')!r} "
+                                     f"(identity {fitted_encoder['identity'][:12]}), not {used['name']!r} "
+                                     f"({used['identity'][:12]}): {mend}, or rank the knowledge base's tasks with "
+                                     "it (zoorank rank --kb) and zoorank fit", param_hint="--encoder")
     if rankers.belief is not None:
         from zoorank.pipeline.belief_job import BeliefJob, parse_plan
 
@@ -137,6 +151,21 @@ def rank(zoo_file, data_path, target_columns, budget, no_labels, rankers_dir, de
         print_json(result.to_dict())
         return
     show_result(result)
+
+
+def _encoder_spec(ref, zoo: dict, fitted: dict | None):
+    """The encoder a rank uses: ``--encoder`` (a zoo model's name or a spec), else the fitted rankers' (its
+    recorded spec), else None (the offline ImageNet MobileNetV2)."""
+    from zoorank.zoo import ModelSpec
+
+    try:
+        if ref is not None:
+            return zoo[ref] if ref in zoo else ModelSpec.parse(ref)
+        if fitted and isinstance(fitted.get("spec"), dict):
+            return ModelSpec.from_mapping(fitted["spec"], where="the rankers' encoder")
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--encoder") from None
+    return None
 
 
 REGRESSION_METRIC = "logme"

@@ -93,6 +93,17 @@ class DatasetTask:
             self._encoder = load_model(self.encoder_spec or offline_mobilenet_v2_spec(), self.device)
         return self._encoder
 
+    def encoder_record(self) -> dict[str, Any]:
+        """What the knowledge base keeps of the proxy / general encoder (so that ``zoorank fit`` and a later
+        ``zoorank rank`` use the same one): its identity hash, name and spec."""
+        from dataclasses import asdict
+
+        from zoorank.zoo import offline_mobilenet_v2_spec
+
+        spec = self.encoder_spec or offline_mobilenet_v2_spec()
+        mapping = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(spec).items()}
+        return {"identity": self._encoder_model().identity, "name": spec.name, "spec": mapping}
+
     def proxy_features(self) -> np.ndarray:
         idx = self.indices
         take = np.sort(np.random.default_rng(self.seed).permutation(idx)[: self.proxy_sample])

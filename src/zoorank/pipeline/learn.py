@@ -47,8 +47,22 @@ if TYPE_CHECKING:
     from zoorank.methods.metarank.model import MetaRank
     from zoorank.methods.spider.model import ModelSpider
 
-__all__ = ["PROXY_KEY", "TOKEN_KEY", "Rankers", "fennec_kinds", "fit_rankers", "measured_scores", "metarank_records",
-           "rankers_for_zoo", "record_evidence", "record_ranking", "record_task", "spider_tasks"]
+__all__ = [
+    "ENCODER_KEY",
+    "PROXY_KEY",
+    "TOKEN_KEY",
+    "Rankers",
+    "fennec_kinds",
+    "fit_rankers",
+    "measured_scores",
+    "metarank_records",
+    "rankers_for_zoo",
+    "record_evidence",
+    "record_ranking",
+    "record_task",
+    "recorded_encoder",
+    "spider_tasks",
+]
 
 MANIFEST = "rankers.json"
 
@@ -143,6 +157,9 @@ def _checksums(directory: Path, entries) -> dict[str, str]:
     return out
 
 
+#: The task meta key of the encoder that made a task's proxy vector and task token.
+ENCODER_KEY = "encoder"
+
 RANKER_NAMES = ("belief", "fennec", "spider", "metarank")
 
 
@@ -162,6 +179,9 @@ def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = No
     if len(models) < 2:
         raise InputError(f"the knowledge base has {len(models)} model(s); record results of at least 2 first")
     out = Rankers(models, info={"fitted_at": time.strftime("%Y-%m-%d %H:%M:%S"), "n_tasks": len(kb.tasks())})
+    encoder = recorded_encoder(kb)
+    if encoder is not None:
+        out.info["encoder"] = encoder
     if "belief" in wanted:
         _fit_belief(kb, models, out, say)
     if "fennec" in wanted:
@@ -245,9 +265,13 @@ def _fit_metarank(kb: Any, models: list[str], out: Rankers, say: Any, metarank: 
 
 
 def record_task(kb: Any, task: str, *, n_classes: int | None, n_samples: int, proxy: np.ndarray | None = None,
-                token: np.ndarray | None = None, description: str | None = None) -> None:
-    """Add (or update) a task with what the rankers are fitted from: counts, card, proxy vector, task token."""
+                token: np.ndarray | None = None, description: str | None = None,
+                encoder: Mapping[str, Any] | None = None) -> None:
+    """Add (or update) a task with what the rankers are fitted from: counts, card, proxy vector, task token, and
+    the encoder that made the last two (``encoder``: identity, name, spec)."""
     meta: dict[str, Any] = {}
+    if encoder is not None:
+        meta[ENCODER_KEY] = dict(encoder)
     if proxy is not None:
         meta[PROXY_KEY] = np.asarray(proxy, dtype=float).round(6).tolist()
     if token is not None:
@@ -259,7 +283,8 @@ def record_evidence(kb: Any, task: str, *, n_classes: int | None, n_samples: int
                     token: np.ndarray | None = None, description: str | None = None,
                     models: Mapping[str, Mapping[str, Any]] | None = None,
                     scores: Mapping[str, Mapping[str, float]] | None = None,
-                    truth: Mapping[str, float] | None = None, source: str = "zoorank rank") -> int:
+                    truth: Mapping[str, float] | None = None, source: str = "zoorank rank",
+                    encoder: Mapping[str, Any] | None = None) -> int:
     """Record a task and what is known of it: the one way a task enters the knowledge base, for ``zoorank rank
     --kb`` and for the history of a benchmark alike. ``models``: what is known of the models ({name: {"params",
     "layers", "architecture"}}: Fennec's meta features); ``scores``: metric scores ({metric: {model: score}},
@@ -268,7 +293,7 @@ def record_evidence(kb: Any, task: str, *, n_classes: int | None, n_samples: int
     for name, known in (models or {}).items():
         kb.add_model(name, **{k: v for k, v in known.items() if k in ("params", "layers", "architecture")})
     record_task(kb, task, n_classes=n_classes, n_samples=n_samples, proxy=proxy, token=token,
-                description=description)
+                description=description, encoder=encoder)
     rows = [{"model": m, "task": task, "kind": f"metric:{metric}", "value": float(v)}
             for metric, per in (scores or {}).items() for m, v in per.items() if np.isfinite(v)]
     n_scores = len(rows)
@@ -323,8 +348,26 @@ def record_ranking(kb: Any, task_name: str, result: Any, task: Any, *, n_classes
     if result.metric is not None and "metric" in result.fine:
         measured.setdefault(result.metric, {}).update(
             {result.models[i]: float(v) for i, v in result.fine.get("metric", {}).items()})
+    encoder = task.encoder_record() if hasattr(task, "encoder_record") else None
     return record_evidence(kb, task_name, n_classes=n_classes, n_samples=n_samples, proxy=proxy, token=token,
-                           description=task.card(), models=models, scores=measured)
+                           description=task.card(), models=models, scores=measured, encoder=encoder)
+
+
+def recorded_encoder(kb: Any) -> dict[str, Any] | None:
+    """The encoder the knowledge base's proxy vectors and task tokens were made with (None: not recorded, the
+    default one); InputError when its tasks were recorded with different encoders."""
+    seen: dict[str, tuple[dict, list[str]]] = {}
+    for t in kb.tasks():
+        enc = t.meta.get(ENCODER_KEY)
+        if isinstance(enc, dict) and enc.get("identity"):
+            seen.setdefault(enc["identity"], (enc, []))[1].append(t.name)
+    if len(seen) > 1:
+        parts = "; ".join(f"{enc.get('name', ident[:8])} on {', '.join(names[:3])}"
+                          for ident, (enc, names) in seen.items())
+        raise InputError(f"the knowledge base's tasks were recorded with {len(seen)} different encoders ({parts}): "
+                         "their proxy vectors and task tokens are not comparable; rank those tasks again with one "
+                         "--encoder (zoorank rank --kb) before zoorank fit")
+    return next(iter(seen.values()))[0] if seen else None
 
 
 def out_of_the_box_metarank() -> tuple[MetaRank | None, str]:

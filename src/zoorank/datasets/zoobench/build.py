@@ -85,6 +85,7 @@ class BuildConfig:
     pretrain_epochs: dict[str, int] | None = None  # per init ("scratch"/"imagenet"); None: the zoo's recipes
     finetune_epochs: int | None = None  # None: FINETUNE_RECIPE["epochs"]
     lr_grid: tuple[float, ...] | None = None
+    seed: int = SEED  # of the fine-tuning runs (head initialisation, order, augmentation); another seed: the noise
 
     def zoo(self) -> list[Z.ZooModel]:
         models = Z.zoo(self.source_domains)
@@ -116,7 +117,7 @@ class BuildConfig:
                 "pretrain": {init: self.pretrain_recipe(Z.ZooModel("x", Z.MOBILENET_V2, "x", init))
                              for init in ("scratch", "imagenet")},
                 "finetune": {k: list(v) if isinstance(v, tuple) else v for k, v in self.finetune_recipe().items()},
-                "seed": SEED, "val_seed": VAL_SEED}
+                "seed": self.seed, "val_seed": VAL_SEED}
 
     def check(self) -> None:
         from zoorank.datasets.zoobench import domains as D
@@ -229,13 +230,13 @@ def _pretrain(config: BuildConfig, name: str, root: str, work: str, threads: int
 
 
 def run_finetune(config: BuildConfig, name: str, task: str, root: str, work: str, threads: int,
-                 sha256: str | None) -> dict[str, Any]:
+                 sha256: str | None, linear_probe: bool = True) -> dict[str, Any]:
     with job_threads(threads):
-        return _finetune(config, name, task, root, work, threads, sha256)
+        return _finetune(config, name, task, root, work, threads, sha256, linear_probe)
 
 
 def _finetune(config: BuildConfig, name: str, task: str, root: str, work: str, threads: int,
-              sha256: str | None) -> dict[str, Any]:
+              sha256: str | None, linear_probe: bool = True) -> dict[str, Any]:
     from zoorank.datasets.zoobench import tasks as T
     from zoorank.datasets.zoobench import training as TR
 
@@ -249,13 +250,15 @@ def _finetune(config: BuildConfig, name: str, task: str, root: str, work: str, t
     out = TR.finetune(model.arch, state, (x_train[fit_idx], y_train[fit_idx]), (x_train[val_idx], y_train[val_idx]),
                       (data.images[data.test], data.labels[data.test]), lr_grid=recipe["lr_grid"],
                       epochs=recipe["epochs"], batch_size=recipe["batch_size"],
-                      weight_decay=recipe["weight_decay"], seed=SEED,
+                      weight_decay=recipe["weight_decay"], seed=config.seed,
                       checkpoint_dir=Path(work) / "finetune" / name / task, num_threads=threads)
     t_ft = time.perf_counter() - t0
-    net = TR.load_state(model.arch, state)
-    f_train, _ = TR.features_and_logits(net, x_train, input_size=model.arch.input_size)
-    f_test, _ = TR.features_and_logits(net, data.images[data.test], input_size=model.arch.input_size)
-    lp = TR.linear_probe(f_train, y_train, f_test, data.labels[data.test], seed=VAL_SEED)
+    lp = None
+    if linear_probe:
+        net = TR.load_state(model.arch, state)
+        f_train, _ = TR.features_and_logits(net, x_train, input_size=model.arch.input_size)
+        f_test, _ = TR.features_and_logits(net, data.images[data.test], input_size=model.arch.input_size)
+        lp = TR.linear_probe(f_train, y_train, f_test, data.labels[data.test], seed=VAL_SEED)
     return {"kind": "finetune", "model": name, "task": task, "finetune_acc": out["finetune_acc"],
             "linear_probe_acc": lp, "best_lr": out["best_lr"],
             "val_acc_per_lr": {f"{k:g}": v for k, v in out["val_acc_per_lr"].items()},
