@@ -2,10 +2,12 @@
 
 ``fit`` (run once, its output committed under ``benchmarks/zoobench/demo/``) fills a knowledge base with every
 ZooBench target but the demo target — as ``zoorank rank --kb`` and ``zoorank kb record`` would have left it — and
-fits Fennec, Model Spider and MetaRank from it with :func:`zoorank.pipeline.learn.fit_rankers` (``zoorank fit``).
-``run`` (``zoorank demo``) loads those rankers, ranks the zoo for the demo target with a budget of K forward passes,
-prints the ranking beside the true fine-tuned accuracies (``ground_truth.csv``), the ranking's weighted tau and the
-cost of every stage, and writes the HTML report.
+fits the belief ranker, Fennec, Model Spider and MetaRank from it with :func:`zoorank.pipeline.learn.fit_rankers`
+(``zoorank fit``). ``run`` (``zoorank demo``) loads those rankers and ranks the zoo for the demo target as
+``zoorank rank`` does by default (the belief job: every model on a quarter of the probe; rankers without a belief
+ranker: the pipeline with a budget of K forward passes), prints the ranking with its intervals beside the true
+fine-tuned accuracies (``ground_truth.csv``), the ranking's weighted tau and the cost of every stage, and writes the
+HTML report.
 
     python -m zoorank.demo fit [--target hebrew_letters]
     zoorank demo
@@ -62,7 +64,7 @@ def fit(root: Path | None = None, target: str = DEMO_TARGET, out: Path | None = 
     return rankers.save(out)
 
 
-def run(root: Path | None = None, rankers_dir: Path | None = None, *, budget: int = 5,
+def run(root: Path | None = None, rankers_dir: Path | None = None, *, budget: int | str | None = None,
         report: str | Path | None = "zoorank-demo.html", show=None) -> dict:
     """Rank the demo target (module doc); returns the pipeline's result dict with the truth's figures."""
     from zoorank import evaluation as H
@@ -83,7 +85,16 @@ def run(root: Path | None = None, rankers_dir: Path | None = None, *, budget: in
                          f"zoorank.demo fit)")
     if sorted(rankers.models) != sorted(bench.models):
         raise InputError("the demo rankers were fitted on another zoo: refit them")
-    result, _ = rank_in_context(rankers, TaskContext(target, bench, ZooBenchProvider(root)), budget=budget)
+    context = TaskContext(target, bench, ZooBenchProvider(root))
+    if rankers.belief is not None:  # zoorank rank's default job: the belief ranker (budget None: its default plan)
+        from zoorank.evaluation.adapters.pipeline import ContextTask
+        from zoorank.pipeline.belief_job import BeliefJob, parse_plan
+
+        source = ContextTask(context, rankers.models)
+        plan = parse_plan(budget, len(rankers.models), probe_size=len(source.labels()))
+        result = BeliefJob(rankers.models, rankers.belief, plan=plan).run(source)
+    else:  # rankers fitted before the belief ranker: the pipeline at budget K (5 unless given)
+        result, _ = rank_in_context(rankers, context, budget=5 if budget is None else budget)
     truth_vec = bench.truth(target)
     truth = {m: float(truth_vec[bench.models.index(m)]) for m in rankers.models}
     t = np.array([truth[m] for m in rankers.models])

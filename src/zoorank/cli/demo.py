@@ -19,23 +19,26 @@ def _show_pipeline(result, truth, figures, description) -> None:
     console.print(f"Top pick {figures['picked']}: fine-tuned accuracy {truth[figures['picked']]:.3f} (true rank "
                   f"{true_rank}; best {figures['best_model']} {truth[figures['best_model']]:.3f}). Ranking vs "
                   f"truth: weighted tau {figures['weighted_tau']:.3f}, top-1 regret {figures['top1_regret']:.3f}; "
-                  f"{result.forward_passes} of {figures['zoo']} models ran.")
+                  f"{result.forward_passes} of {figures['zoo']} models ran"
+                  + (f", on {100 * result.fraction:g}% of the probe ({result.image_passes} image passes)."
+                     if hasattr(result, "fraction") else "."))
 
 
 @click.command()
 @click.option("--toy", is_flag=True, help="The toy-zoo demo (every metric on 8 small models) instead.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the toy zoo.")
-@click.option("--budget", default=5, show_default=True, help="Forward passes of the pipeline demo.")
+@click.option("--budget", default="auto", show_default=True,
+              help="What runs, as zoorank rank's --budget (auto: every model on a quarter of the probe).")
 @click.option("--report", "report_path", default="zoorank-demo.html", show_default=True,
               help="HTML report of the pipeline demo.")
-def demo(toy: bool, seed: int, budget: int, report_path: str) -> None:
+def demo(toy: bool, seed: int, budget: str, report_path: str) -> None:
     """Offline demo: the pipeline on a ZooBench target its rankers never learned from, beside the true
     fine-tuned accuracies, with an HTML report (--toy: every metric on a small zoo built on the spot)."""
     from zoorank import demo as D
 
     if not toy:
         if D.available():
-            D.run(budget=budget, report=report_path, show=_show_pipeline)
+            D.run(budget=None if budget == "auto" else budget, report=report_path, show=_show_pipeline)
             console.print(f"wrote {report_path}")
             return
         err_console.print("[yellow]ZooBench's ground truth or the demo rankers are not there yet "
