@@ -83,8 +83,10 @@ def fit(kb_path, out_dir, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def rank(zoo_file, data_path, target_columns, budget, no_labels, rankers_dir, description, encoder_ref, probe_size,
          seed, cache_dir, device, report_path, kb_path, task_name, as_json) -> None:
-    """Rank a zoo for a dataset: coarse ranking of every model without running it, MetaRank's metric, forward
-    passes of the top models only."""
+    """Rank a zoo for a dataset. With fitted rankers: the belief ranker's prior from the knowledge base, sharpened by
+    the models the budget runs (cold models, with no history, first), each model with its interval; rankers fitted
+    before the belief ranker run the older pipeline (coarse ranking, MetaRank's metric on the top K). Without:
+    every model, scored by the metric the shipped MetaRank picks. With --targets: regression, by LogME."""
     from zoorank.cli.score import dataset_line, open_target_data
     from zoorank.cli.zoo import read_zoo
     from zoorank.data import probe
