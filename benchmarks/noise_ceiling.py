@@ -123,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--methods", default="baseline:popularity,reg_hscore,rank:default,rank:coarse",
                     help="committed rows of results.json and ablations/belief_live.json shown beside the ceiling")
     ap.add_argument("--write", default=None, help="write the 'zoobench-noise-ceiling' section of this Markdown file")
+    ap.add_argument("--report-only", action="store_true",
+                    help="train nothing: report the targets whose every model is already in --out")
     args = ap.parse_args(argv)
     from zoorank import evaluation as H
 
@@ -137,14 +139,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    run_jobs(root, tasks, args.seed, out, workers=args.workers, threads=args.threads, work=Path(args.work_dir),
-             log=log)
+    if not args.report_only:
+        run_jobs(root, tasks, args.seed, out, workers=args.workers, threads=args.threads, work=Path(args.work_dir),
+                 log=log)
     second: dict[str, dict[str, float]] = {}
     for (m, t), acc in read_done(out, args.seed).items():
         if t in tasks:
             second.setdefault(t, {})[m] = acc
-    first = {t: dict(zip(bench.models, map(float, bench.truth(t)), strict=True)) for t in tasks}
-    per_task = ceiling(first, second)
+    complete = [t for t in tasks if len(second.get(t, {})) == len(bench.models)]  # a target counts once whole
+    pending = [t for t in tasks if t not in complete]
+    if pending:
+        log(f"not complete yet (resume with the same command): {', '.join(pending)}")
+    first = {t: dict(zip(bench.models, map(float, bench.truth(t)), strict=True)) for t in complete}
+    per_task = ceiling(first, {t: second[t] for t in complete})
+    if not per_task:
+        raise InputError(f"no target has all {len(bench.models)} models fine-tuned with seed {args.seed} yet in {out}")
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
     rows: dict[str, dict[str, float]] = {}
     for path in (root / "results.json", root / "ablations" / "belief_live.json"):
@@ -159,8 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         command = (f"python -m benchmarks.noise_ceiling --benchmark {args.benchmark} --tasks {','.join(tasks)} "
                    f"--seed {args.seed} --write {args.write}")
-        write_markdown_section(Path(args.write), SECTION, markdown(per_task, {m: rows[m] for m in wanted
-                                                                              if m in rows}, command, args.seed))
+        text = markdown(per_task, {m: rows[m] for m in wanted if m in rows}, command, args.seed)
+        if pending:
+            text += (f"\nStill running: {', '.join(pending)} ({sum(len(second.get(t, {})) for t in pending)} of "
+                     f"{len(pending) * len(bench.models)} runs in `{out}`); the same command resumes them.\n")
+        write_markdown_section(Path(args.write), SECTION, text)
         log(f"wrote {args.write}")
     return 0
 
