@@ -180,6 +180,7 @@ def _method(params: dict | None):
     from zoorank.evaluation.adapters.spider import SpiderMethod
 
     p = dict(params or {})
+    # the H-Score slot swapped for the shrinkage form on small tasks (BANK_DEFAULTS), i.e. `spider:shrinkage`
     return SpiderMethod("spider", loss=p.pop("loss", "rank"), bank=p.pop("bank", None), spider=p.pop("spider", None),
                         **p)
 

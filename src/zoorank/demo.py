@@ -4,7 +4,8 @@
 ZooBench target but the demo target — as ``zoorank rank --kb`` and ``zoorank kb record`` would have left it — and
 fits the belief ranker, Fennec, Model Spider and MetaRank from it with :func:`zoorank.pipeline.learn.fit_rankers`
 (``zoorank fit``). ``run`` (``zoorank demo``) loads those rankers and ranks the zoo for the demo target as
-``zoorank rank`` does by default (the belief job: every model on a quarter of the probe; rankers without a belief
+``zoorank rank`` does by default (the belief job: on a quarter of the probe, the models with a 5 % prior chance of
+the top 5; rankers without a belief
 ranker: the pipeline with a budget of K forward passes), prints the ranking with its intervals beside the true
 fine-tuned accuracies (``ground_truth.csv``), the ranking's weighted tau and the cost of every stage, and writes the
 HTML report.

@@ -105,7 +105,7 @@ def test_pipeline_demo_ranks_a_held_out_zoobench_target(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert D.DEMO_TARGET in result.output and "weighted tau" in result.output
     text = " ".join(result.output.split())
-    assert "37 of 37 models ran, on 25% of the probe" in text  # zoorank rank's default job: the belief ranker
+    assert "32 of 37 models ran, on 25% of the probe" in text  # zoorank rank's default job: the belief ranker
     assert "interval" in text and "similarity-weighted 18 tasks" in text
     assert "toy demo instead" not in result.output
     assert D.DEMO_TARGET in report.read_text()

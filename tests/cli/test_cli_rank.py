@@ -83,6 +83,14 @@ def test_fit_from_the_knowledge_base_then_rank_with_a_budget(setup, monkeypatch)
                        "--json").output)  # the default: every model, on a quarter of the probe where a link says
     assert auto["forward_passes"] == len(models)
     assert any("no link fitted for 25%" in n for n in auto["notes"])  # this knowledge base holds full probes only
+    # the knowledge base kept each ranked model's class centres: Spider re-ranks the top K with specific tokens
+    legacy = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers,
+                 "--pipeline", "--budget", 2, "--json")
+    assert legacy.exit_code == 0, legacy.output
+    res = payload(legacy.output)
+    assert res["forward_passes"] == 2 and "prior" not in {s["name"] for s in res["stages"]}
+    assert not any("no specific projection" in n for n in res["notes"]), res["notes"]
+    assert sum(r.get("fine:spider") is not None for r in res["ranking"]) == 2, res["ranking"][0]
     coarse = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers,
                  "--budget", 0, "--no-labels", "--json")
     res0 = payload(coarse.output)

@@ -685,6 +685,7 @@ def test_rank_coarse_is_popularity_without_descriptors_and_rank_default_runs_a_q
         assert rec[("rank:coarse", t)].forward_passes == 0 and rec[("rank:coarse", t)].image_passes == 0
         d = rec[("rank:default", t)]
         assert d.forward_passes == len(MODELS) and d.image_passes == len(MODELS) * quarter
-    # the knowledge base of every fold holds the other targets' quarter-probe scores (the link's data)
-    assert {n for _, _, n in provider.rows_calls} == {quarter}
+    # the knowledge base of every fold holds the other targets' scores at each probe fraction (the links' data)
+    eighth = len(fraction_rows(provider.labels("t0"), 0.125))
+    assert {n for _, _, n in provider.rows_calls} == {quarter, eighth}
     assert {t for _, t, _ in provider.rows_calls} == set(TASKS)

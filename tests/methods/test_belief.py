@@ -118,7 +118,7 @@ def test_parse_plan_forms():
     assert parse_plan("4000img", 10, probe_size=400) == Plan(1.0, None)
     assert parse_plan("1000img", 10, probe_size=400) == Plan(0.25, None)
     assert parse_plan("500 images", 10, probe_size=400) == Plan(0.25, 5)
-    assert parse_plan("30s", 10) == Plan(0.25, None, 30.0) == parse_plan("30 seconds", 10)
+    assert parse_plan("30s", 10) == Plan(0.25, None, 30.0, chance=0.05) == parse_plan("30 seconds", 10)
     for bad in ("abc", "-1", "0s", "12x"):
         with pytest.raises(InputError, match="budget"):
             parse_plan(bad, 10)
@@ -199,3 +199,23 @@ def test_a_budget_of_seconds_stops_the_probe_stage_and_says_so():
     assert 3 <= len(task.passes) < M and result.forward_passes == len(task.passes)
     assert any("stopped the probe stage" in n for n in result.notes)
     assert set(result.probe_images) == set(result.top) and len(result.top) == len(task.passes)
+
+
+def test_a_chance_plan_runs_the_cold_models_and_those_that_may_reach_the_top():
+    from zoorank.methods.posterior import GaussianBelief, top_chance
+
+    mean = np.array([0.9, 0.5, 0.85, 0.2, 0.8, 0.3])
+    prior = GaussianBelief(tuple("abcdef"), mean, np.diag([0.002] * 6))
+    chance = top_chance(prior, 2)
+    plan = Plan(0.25, chance=0.05, top=2)
+    picked = plan.pick(prior, cold=[5])
+    assert picked[0] == 5  # cold first
+    assert set(picked[1:]) == {i for i in range(5) if chance[i] >= 0.05} == {0, 2, 4}
+    assert picked[1:] == [0, 2, 4]  # the prior's order
+    assert Plan(0.25).pick(prior, []) == [0, 2, 4, 1, 5, 3]
+    assert len(Plan(0.25, chance=0.99, top=1).pick(prior, [])) == 3  # never fewer than 3
+    assert Plan(0.25, 2, chance=0.05, top=2).pick(prior, []) == [0, 2]
+    assert "chance >= 5% of the top 2" in plan.describe(6)
+    for bad in (dict(fraction=0.0), dict(fraction=0.5, chance=1.0), dict(fraction=0.5, top=0)):
+        with pytest.raises(InputError):
+            Plan(**bad)

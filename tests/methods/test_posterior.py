@@ -189,3 +189,25 @@ def test_an_open_zoo_is_the_exact_marginal_plus_cold_draws_from_the_population()
     assert post.order()[0] == 3 and post.cov[3, 3] < belief.cov[3, 3]
     with pytest.raises(InputError, match="names a model twice"):
         P.for_zoo(prior, ["m0", "m0"])
+
+
+def test_top_chance_is_the_normal_chance_of_beating_the_kth_model():
+    mean = np.array([0.90, 0.80, 0.70, 0.20])
+    cov = np.array([[0.010, 0.002, 0.000, 0.0],
+                    [0.002, 0.010, 0.004, 0.0],
+                    [0.000, 0.004, 0.010, 0.0],
+                    [0.0, 0.0, 0.0, 0.0001]])
+    belief = P.GaussianBelief(tuple("abcd"), mean, cov)
+    p = P.top_chance(belief, 2)  # b is the 2nd best (index 1)
+    from scipy.special import ndtr
+    assert p[1] == 1.0
+    assert p[0] == pytest.approx(ndtr(0.10 / np.sqrt(0.010 + 0.010 - 2 * 0.002)), abs=1e-12)
+    assert p[2] == pytest.approx(ndtr(-0.10 / np.sqrt(0.010 + 0.010 - 2 * 0.004)), abs=1e-12)
+    assert p[3] < 1e-8
+    # a sibling that moves with b is judged more sharply than an independent model at the same mean gap
+    assert p[2] < ndtr(-0.10 / np.sqrt(0.02))
+    assert np.all(P.top_chance(belief, 4) == 1.0) and np.all(P.top_chance(belief, 9) == 1.0)
+    sure = P.GaussianBelief(tuple("ab"), np.array([0.5, 0.4]), np.zeros((2, 2)))
+    assert list(P.top_chance(sure, 1)) == [1.0, 0.0]
+    with pytest.raises(InputError, match="positive integer"):
+        P.top_chance(belief, 0)

@@ -367,3 +367,104 @@ def test_registered_names():
     assert "spider@k5" in everything and "spider:mse" not in everything
     with pytest.raises(InputError, match="supervision"):
         SpiderMethod("x", supervision="sfda")
+
+
+def test_the_paper_form_is_spider_and_the_swap_and_the_source_sampling_are_named_variants():
+    from zoorank.evaluation.adapters.spider import SOURCE_BANK
+
+    got = {m.name: m for m in H.make_methods("spider,spider@k5,spider:shrinkage,spider:source,spider:source-shrinkage")}
+    assert got["spider"].bank_params["hscore_form"] == "raw" == got["spider@k5"].bank_params["hscore_form"]
+    assert got["spider:shrinkage"].bank_params["hscore_form"] == "auto"
+    assert got["spider:source"].source and got["spider:source"].bank_params["hscore_form"] == "raw"
+    assert got["spider:source-shrinkage"].bank_params["hscore_form"] == "auto"
+    for key, value in SOURCE_BANK.items():
+        assert got["spider:source"].bank_params[key] == value
+    everything = {m.name for m in H.make_methods("all")}
+    assert "spider" in everything and not {"spider:shrinkage", "spider:source"} & everything
+    with pytest.raises(InputError, match="source tasks have no fine-tuned"):
+        SpiderMethod("x", supervision="finetune_acc", source=True)
+
+
+class _WithSources:
+    """A planted provider whose tasks ``sources`` are auxiliary source tasks, never targets."""
+
+    def __init__(self, p, sources):
+        self.p, self.sources = p, tuple(sources)
+        self.source_reads: list[str] = []
+
+    def labels(self, task):
+        return self.p.labels(task)
+
+    def features(self, model, task):
+        return self.p.features(model, task)
+
+    def encoder_features(self, task):
+        return self.p.encoder_features(task)
+
+    def source_tasks(self):
+        return self.sources
+
+    def source_labels(self, task):
+        assert task in self.sources
+        return self.p.labels(task)
+
+    def source_features(self, model, task):
+        assert task in self.sources
+        self.source_reads.append(task)
+        return self.p.features(model, task)
+
+    def source_encoder_features(self, task):
+        assert task in self.sources
+        return self.p.encoder_features(task)
+
+
+def test_source_sampled_spider_trains_on_the_auxiliary_tasks_only_and_once_for_every_fold():
+    p = PlantedProvider(n_models=6, n_tasks=10, hidden=0.5, seed=3)
+    targets, sources = p.tasks[:4], p.tasks[4:]
+    bench = p.benchmark().within(targets)
+    provider = _WithSources(p, sources)
+    fits = []
+
+    class Recording(SpiderMethod):
+        def scores(self, task, context):
+            out = super().scores(task, context)
+            fits.append(self.last_spider)
+            return out
+
+    method = Recording("spider:source", source=True, spider=FAST,
+                       bank={"n_tasks": 24, "sources": (1, 3), "classes_per_source": (2, 4), "per_class": 8,
+                             "n_specific": 2, "hscore_form": "raw"})
+    res = H.run(bench, [method], provider, errors="raise")
+    assert sorted(r.task for r in res) == sorted(targets)
+    assert set(provider.source_reads) <= set(sources) and provider.source_reads
+    assert all(t in sources for _, t in p.requests)  # no target's model features were read to train
+    assert len({id(f) for f in fits}) == 1  # one fit serves every fold: no target is read
+    from zoorank.evaluation.adapters import spider as adapter
+
+    bank = next(b for _, b in adapter._BANKS.values() if b.universe == tuple(sorted(sources)))
+    trained = bank.training_tasks(adapter.SourceHistory(provider))
+    assert trained and all(set(t.sources) <= set(sources) for t in trained)
+    assert all("hscore" in t.metrics and "reg_hscore" not in t.metrics for t in trained)  # the paper's form
+
+
+def test_product_spider_learns_specific_projections_from_the_knowledge_base_and_reranks(tmp_path):
+    from zoorank.evaluation.history_kb import fill_kb
+    from zoorank.methods.kb_adapter import spider_tasks
+    from zoorank.store import KnowledgeBase
+
+    p = PlantedProvider(n_models=6, n_tasks=6, hidden=0.5, seed=4)
+    bench = p.benchmark()
+    with KnowledgeBase(tmp_path / "kb.sqlite") as kb:
+        fill_kb(kb, bench, p, list(bench.tasks[:3]), centres=True)
+        kept = kb.centres()
+        assert len(kept) == 6 * 3
+        y = p.labels("t0")
+        np.testing.assert_allclose(kept[("m2", "t0")], specific_token(p.features("m2", "t0")[0], y), atol=1e-6)
+        tasks = spider_tasks(kb, list(bench.models))
+        assert all(sorted(t.specific) == list(range(6)) for t in tasks)
+    res = H.run(bench, H.make_methods("spider:product,spider:product@k5"), p, errors="raise")
+    by = {(r.method, r.task): r for r in res}
+    assert all(by[("spider:product@k5", t)].forward_passes == 5 for t in bench.tasks)
+    assert all(by[("spider:product", t)].forward_passes == 0 for t in bench.tasks)
+    assert any(by[("spider:product@k5", t)].weighted_tau != by[("spider:product", t)].weighted_tau
+               for t in bench.tasks)

@@ -440,7 +440,7 @@ def test_migrates_a_version_1_file_forward(tmp_path: Path) -> None:
 
     with KnowledgeBase(path) as kb:
         assert kb.schema_version_at_open == 1
-        assert kb.summary()["schema_version"] == SCHEMA_VERSION == 2
+        assert kb.summary()["schema_version"] == SCHEMA_VERSION == 3
         old = kb.results()
         assert [(r.model, r.task, r.kind, r.value, r.provenance, r.params) for r in old] == [
             ("old_model", "old_task", "finetune_acc", 0.75, "v1 run", None)
@@ -450,9 +450,9 @@ def test_migrates_a_version_1_file_forward(tmp_path: Path) -> None:
         kb.record("old_model", "old_task", "finetune_acc", 0.8, params={"epochs": 5})
         assert [r.value for r in kb.history()] == [0.75, 0.8]
         assert kb.results()[0].params == {"epochs": 5}
-    assert _versions(path) == [1, 2]
+    assert _versions(path) == [1, 2, 3]
     with KnowledgeBase(path) as kb:  # reopening does not migrate again
-        assert kb.schema_version_at_open == 2
+        assert kb.schema_version_at_open == 3
 
 
 def test_empty_file_is_version_0_and_gets_the_full_schema(tmp_path: Path) -> None:
@@ -461,7 +461,7 @@ def test_empty_file_is_version_0_and_gets_the_full_schema(tmp_path: Path) -> Non
     with KnowledgeBase(path) as kb:
         assert kb.schema_version_at_open == 0
         kb.record("m", "t", "finetune_acc", 0.5)
-    assert _versions(path) == [1, 2]
+    assert _versions(path) == [1, 2, 3]
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -472,7 +472,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     with conn:
         conn.execute("INSERT INTO schema_version VALUES (99, 'from the future', '2030-01-01T00:00:00Z')")
     conn.close()
-    with pytest.raises(InputError, match=r"future.sqlite has knowledge-base schema version 99, newer than the 2"):
+    with pytest.raises(InputError, match=r"future.sqlite has knowledge-base schema version 99, newer than the 3"):
         KnowledgeBase(path)
     assert _versions(path)[-1] == 99  # refused without touching the file
 
@@ -525,7 +525,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
             probe = kb.results(kind="linear_probe_acc")
             assert sum(r.provenance == {"process": who} for r in probe) == _PER_PROCESS_BATCH
         assert kb.model("shared_model").meta == {"seen_by_1": True, "seen_by_2": True}
-        assert _versions(path) == [1, 2]  # migrated exactly once
+        assert _versions(path) == [1, 2, 3]  # migrated exactly once
 
 
 def test_a_writer_waits_for_the_lock_and_gives_up_clearly(tmp_path: Path) -> None:
@@ -628,3 +628,30 @@ def test_accuracy_kinds_are_kept_in_their_range(tmp_path: Path, value) -> None:
         kb.record("m", "t", "metric:logme", value)  # metric scores have no range
         kb.record("m", "t", "finetune_acc", 1.0)
         kb.record("m", "t", "finetune_acc", 0.0)
+
+
+# ------------------------------------------------------------------ class centres (schema 3)
+
+
+def test_class_centres_round_trip_as_float32_replace_and_go_with_their_model(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 5)), rng.normal(size=(4, 2))
+    with KnowledgeBase(tmp_path / "kb.sqlite") as kb:
+        kb.put_centres("m1", "t1", a, provenance="probe 25%")
+        kb.put_centres("m2", "t1", b)
+        kb.put_centres("m1", "t2", b)
+        got = kb.centres()
+        assert sorted(got) == [("m1", "t1"), ("m1", "t2"), ("m2", "t1")]
+        assert got[("m1", "t1")].dtype == np.float32
+        np.testing.assert_array_equal(got[("m1", "t1")], a.astype(np.float32))
+        assert sorted(kb.centres(task="t1")) == [("m1", "t1"), ("m2", "t1")]
+        assert sorted(kb.centres(model="m1", task="t2")) == [("m1", "t2")]
+        kb.put_centres("m1", "t1", b)  # replaces
+        np.testing.assert_array_equal(kb.centres("m1", "t1")[("m1", "t1")], b.astype(np.float32))
+        kb.delete_model("m1")
+        assert sorted(kb.centres()) == [("m2", "t1")]
+        for bad, match in ((np.zeros(3), "non-empty"), (np.full((2, 2), np.nan), "NaN")):
+            with pytest.raises(InputError, match=match):
+                kb.put_centres("m2", "t1", bad)
+    with KnowledgeBase(tmp_path / "kb.sqlite") as kb:  # persisted
+        assert sorted(kb.centres()) == [("m2", "t1")]

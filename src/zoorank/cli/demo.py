@@ -28,7 +28,8 @@ def _show_pipeline(result, truth, figures, description) -> None:
 @click.option("--toy", is_flag=True, help="The toy-zoo demo (every metric on 8 small models) instead.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the toy zoo.")
 @click.option("--budget", default="auto", show_default=True,
-              help="What runs, as zoorank rank's --budget (auto: every model on a quarter of the probe).")
+              help="What runs, as zoorank rank's --budget (auto: on a quarter of the probe, the models with a 5% "
+                   "prior chance of the top 5).")
 @click.option("--report", "report_path", default="zoorank-demo.html", show_default=True,
               help="HTML report of the pipeline demo.")
 def demo(toy: bool, seed: int, budget: str, report_path: str) -> None:

@@ -59,10 +59,15 @@ def fit(kb_path, out_dir, as_json) -> None:
               help="Regression: read these CSV columns as real-valued targets; every model is then ranked by "
                    "LogME's regression form (the fitted rankers learned from classification).")
 @click.option("--budget", default="auto", show_default=True, callback=_budget_option,
-              help="What runs: 'auto' (every model on a quarter of the probe, with fitted rankers), a number of "
+              help="What runs: 'auto' (with fitted rankers: on a quarter of the probe, every model with a 5% prior "
+                   "chance of the top 5, and every model with no history), a number of "
                    "models on the whole probe (0: no forward pass), 'all', image-passes ('20000img'), or seconds of "
                    "the probe stage ('30s': the best models of the prior first, until the time is up).")
 @click.option("--no-labels", is_flag=True, help="Use only the label-free parts (Fennec, the energy score).")
+@click.option("--pipeline", "use_pipeline", is_flag=True,
+              help="Run the learned pipeline instead of the belief job: Fennec + Model Spider's coarse ranking, "
+                   "then MetaRank's metric and Spider's model-specific re-ranking of the top K (--budget K, "
+                   "default 5).")
 @click.option("--rankers", "rankers_dir", type=click.Path(file_okay=False), default=None,
               help="Fitted rankers (default: <zoorank data>/rankers, written by zoorank fit).")
 @click.option("--description", default="", help="What the images show (for MetaRank's dataset card).")
@@ -81,8 +86,8 @@ def fit(kb_path, out_dir, as_json) -> None:
               help="Record the task and what was measured on it in this knowledge base (for zoorank fit).")
 @click.option("--task", "task_name", default=None, help="Task name in the knowledge base (default: the dataset's).")
 @click.option("--json", "as_json", is_flag=True)
-def rank(zoo_file, data_path, target_columns, budget, no_labels, rankers_dir, description, encoder_ref, probe_size,
-         seed, cache_dir, device, report_path, kb_path, task_name, as_json) -> None:
+def rank(zoo_file, data_path, target_columns, budget, no_labels, use_pipeline, rankers_dir, description, encoder_ref,
+         probe_size, seed, cache_dir, device, report_path, kb_path, task_name, as_json) -> None:
     """Rank a zoo for a dataset. With fitted rankers: the belief ranker's prior from the knowledge base, sharpened by
     the models the budget runs (cold models, with no history, first), each model with its interval; rankers fitted
     before the belief ranker run the older pipeline (coarse ranking, MetaRank's metric on the top K). Without:
@@ -109,8 +114,8 @@ def rank(zoo_file, data_path, target_columns, budget, no_labels, rankers_dir, de
     if note:
         err_console.print(f"[yellow]{note}[/]")
         budget = "all"
-    elif rankers.belief is None and str(budget).strip().lower() == "auto":
-        budget = "5"  # rankers fitted before the belief ranker: today's pipeline with its default
+    elif (rankers.belief is None or use_pipeline) and str(budget).strip().lower() == "auto":
+        budget = "5"  # the pipeline (asked for, or rankers fitted before the belief ranker) with its default
     passes: list[str] = []
     fitted_encoder = rankers.info.get("encoder")
     encoder = _encoder_spec(encoder_ref, by_name, fitted_encoder)
@@ -126,7 +131,7 @@ def rank(zoo_file, data_path, target_columns, budget, no_labels, rankers_dir, de
                                      f"(identity {fitted_encoder['identity'][:12]}), not {used['name']!r} "
                                      f"({used['identity'][:12]}): {mend}, or rank the knowledge base's tasks with "
                                      "it (zoorank rank --kb) and zoorank fit", param_hint="--encoder")
-    if rankers.belief is not None:
+    if rankers.belief is not None and not use_pipeline:
         from zoorank.pipeline.belief_job import BeliefJob, parse_plan
 
         plan = parse_plan(budget, len(models), probe_size=len(task.indices))

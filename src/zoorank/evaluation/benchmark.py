@@ -146,6 +146,22 @@ class Benchmark:
                          {t: self.task_info[t] for t in keep}, self.root)
 
 
+    def without_models(self, models: Sequence[str]) -> Benchmark:
+        """The benchmark with ``models`` left out of the zoo (their ground truth and meta-data dropped): what a
+        method sees of a zoo that never held them. At least two models must remain."""
+        if isinstance(models, str):
+            raise InputError("without_models: give a list of model names, not one string")
+        unknown = [m for m in models if m not in self.zoo]
+        if unknown:
+            raise InputError(f"without_models: unknown model(s) {', '.join(unknown[:5])}")
+        keep = [m for m in self.models if m not in set(models)]
+        if len(keep) < 2:
+            raise InputError("without_models: fewer than 2 models would remain")
+        cols = [self.models.index(m) for m in keep]
+        return Benchmark(keep, self.tasks, {k: v[:, cols] for k, v in self._acc.items()},
+                         {m: self.zoo[m] for m in keep}, self.task_info, self.root)
+
+
 def _read_csv(path: Path, required: Sequence[str], what: str) -> list[tuple[int, dict[str, str]]]:
     if not path.is_file():
         raise InputError(f"{what}: file {path} not found")

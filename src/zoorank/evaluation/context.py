@@ -111,6 +111,12 @@ class HistoryView:
             return self._timed(lambda: provider.features(model, task))
         return self._timed(lambda: provider.features(model, task, rows=rows))
 
+    @property
+    def provider(self) -> FeatureProvider | None:
+        """The provider the history is read from, for data that are no target's (a provider's auxiliary source
+        tasks); a target's data go through the accessors, which refuse the held-out one."""
+        return self._provider
+
     def labels(self, task: str) -> np.ndarray:
         """Probe labels of an OTHER task."""
         self._allowed(task)

@@ -111,10 +111,24 @@ def _proxy(provider, task: str) -> np.ndarray | None:
         return None
 
 
+def _centres(bench, provider, task: str, cache: dict) -> dict[str, np.ndarray]:
+    """Spider's PTM-specific token of every zoo model on a historical task (computed once per run)."""
+    from zoorank.methods.spider import specific_token
+
+    key = ("centres", task)
+    if key not in cache:
+        y = np.asarray(provider.labels(task))
+        cache[key] = {m: specific_token(np.asarray(provider.features(m, task)[0]), y).astype(np.float32)
+                      for m in bench.models}
+    return cache[key]
+
+
 def fill_kb(kb, bench, provider, tasks: Sequence[str], *, metrics: Sequence[str] = RECORDED,
-            cache: dict | None = None) -> None:
+            cache: dict | None = None, centres: bool = False) -> None:
     """Record the zoo and the historical ``tasks`` in ``kb`` (module doc), through
-    :func:`zoorank.pipeline.learn.record_evidence`, as ``zoorank rank --kb`` records a ranked task."""
+    :func:`zoorank.pipeline.learn.record_evidence`, as ``zoorank rank --kb`` records a ranked task; with
+    ``centres``, also every model's class centres on each task (Spider's specific tokens, as ``zoorank rank --kb``
+    keeps them for the models it ran)."""
     from zoorank.pipeline.learn import record_evidence
 
     cache = {} if cache is None else cache
@@ -127,4 +141,5 @@ def fill_kb(kb, bench, provider, tasks: Sequence[str], *, metrics: Sequence[str]
                         scores={k: dict(zip(bench.models, map(float, v), strict=True))
                                 for k, v in rows["scores"].items()},
                         truth=dict(zip(bench.models, map(float, rows["truth"]), strict=True)),
-                        source="zoorank.evaluation.history_kb")
+                        source="zoorank.evaluation.history_kb",
+                        centres=_centres(bench, provider, t, cache) if centres else None)

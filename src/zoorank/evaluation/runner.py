@@ -156,7 +156,7 @@ class Checkpoint:
             if "reason" in d:
                 out.append(Skip(d["method"], d["task"], d["reason"]))
             else:
-                out.append(Record(**{k: d[k] for k in RECORD_KEYS}))
+                out.append(Record(**{k: d[k] for k in RECORD_KEYS}, image_passes=d.get("image_passes")))
         return out
 
     def add(self, result: Record | Skip) -> None:

@@ -61,7 +61,7 @@ FORMAT = "zoorank-belief-v1"
 STACK_METRICS: tuple[str, ...] = ("reg_hscore", "etran", "parc")
 #: The probe fractions a fine stage may run its models on, and that the knowledge base records the stacked
 #: metrics at for every historical task (1.0: the whole probe, recorded as plain ``metric:<name>``).
-PROBE_FRACTIONS: tuple[float, ...] = (0.25, 1.0)
+PROBE_FRACTIONS: tuple[float, ...] = (0.125, 0.25, 1.0)
 #: Multipliers of a link's noise tried by the leave-one-task-out calibration of the intervals.
 NOISE_SCALES: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 #: Bandwidths tried for the similarity-moved prior, in units of the median distance between historical tasks.

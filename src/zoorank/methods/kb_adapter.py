@@ -11,7 +11,9 @@ arguments (:func:`zoorank.pipeline.learn.fit_rankers` fits each ranker whose dat
 - **Model Spider** (:func:`spider_tasks`): one training task per historical task with a task token (task meta
   :data:`TOKEN_KEY`: the class centres of the general encoder, equation 5), supervised by the recorded
   ``finetune_acc`` where every model has one, else by the Copeland aggregation of the recorded ``metric:nce``,
-  ``metric:leep``, ``metric:logme`` and ``metric:hscore`` scores (appendix A.4).
+  ``metric:leep``, ``metric:logme`` and ``metric:hscore`` scores (appendix A.4); with the PTM-specific tokens the
+  knowledge base keeps for it (:meth:`~zoorank.store.KnowledgeBase.centres`: the class centres of a model's own
+  features on the task, section 4.4), from which Spider learns the projections its top-k re-ranking uses.
 - **the belief ranker** (:func:`belief_history`): the ``finetune_acc`` matrix (tasks x models, missing allowed)
   of the tasks with at least 3 recorded accuracies, their proxy vectors as descriptors when every one of them has
   one, and the stacked metrics' scores at each probe fraction (``metric:<name>`` and ``metric:<name>@probe<pct>``).
@@ -93,6 +95,7 @@ def spider_tasks(kb: Any, models: list[str], *, with_counts: bool = False) -> li
     kinds = set(kb.kinds())
     metric_mats = {m: kb.matrix(f"metric:{m}", models=models) for m in SPIDER_SUPERVISION if f"metric:{m}" in kinds}
     truth = kb.matrix("finetune_acc", models=models) if "finetune_acc" in kinds else None
+    kept = kb.centres() if hasattr(kb, "centres") else {}
     for t in kb.tasks():
         token = t.meta.get(TOKEN_KEY)
         if token is None:
@@ -112,7 +115,10 @@ def spider_tasks(kb: Any, models: list[str], *, with_counts: bool = False) -> li
                 sup = copeland_supervision(np.stack(cols, axis=1))
             except InputError:
                 continue
-        task = TrainingTask(t.name, np.asarray(token, dtype=np.float64), np.asarray(sup, dtype=np.float64))
+        token = np.asarray(token, dtype=np.float64)
+        specific = {j: kept[(m, t.name)] for j, m in enumerate(models)
+                    if (m, t.name) in kept and kept[(m, t.name)].shape[0] == token.shape[0]}
+        task = TrainingTask(t.name, token, np.asarray(sup, dtype=np.float64), specific)
         (by_truth if sup_is_truth else by_metrics).append(task)
     return (by_truth + by_metrics, len(by_truth)) if with_counts else by_truth + by_metrics
 

@@ -57,6 +57,15 @@ their mean variance), and its covariance with model i is :math:`\frac1M \sum_k \
 it with the others, and only its own measurements can place it above or below them. The joint covariance is that
 of a linear map of y plus independent noise, hence positive semi-definite.
 
+**Which models are worth measuring** (:func:`top_chance`). With ``b`` the model ranked ``k``-th by the belief's
+mean, the chance that model ``i`` beats it is, under the belief::
+
+    p_i = Phi((m_i - m_b) / sqrt(P_ii + P_bb - 2 P_ib))        (p_b = 1; p_i >= 1/2 for the top k)
+
+A model whose chance is small can hardly enter the top ``k`` whatever its measurement says, so measuring it buys
+little of the top's quality; the covariance counts: a model that moves with ``b`` across tasks (a sibling
+fine-tune) has a small difference variance and is judged sharply.
+
 All of it is closed-form linear algebra in float64 on at most M x M matrices; no randomness.
 """
 
@@ -66,7 +75,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 from scipy.stats import rankdata
 
 from zoorank.errors import InputError
@@ -74,7 +83,7 @@ from zoorank.ranking import best_first, snap_ties
 
 __all__ = ["GaussianBelief", "Observation", "accuracy_observation", "calibrate_link", "expected_spread",
            "fit_prior", "for_zoo", "normal_scores", "posterior", "score_observation", "similarity_weights",
-           "tune_shrinkage"]
+           "top_chance", "tune_shrinkage"]
 
 #: Smallest prior variance of a model's accuracy (accuracy units^2: a standard deviation of 0.5 points).
 VAR_FLOOR = 0.005 ** 2
@@ -258,6 +267,26 @@ def accuracy_observation(idx: Sequence[int], accuracies: Sequence[float], noise:
     """Fine-tuned accuracies of some models of the target (``noise``: one run's standard deviation)."""
     return Observation(tuple(int(i) for i in idx), np.asarray(accuracies, dtype=np.float64), float(noise), False,
                        label)
+
+
+def top_chance(belief: GaussianBelief, k: int) -> np.ndarray:
+    """Each model's chance under ``belief`` of beating the model ranked ``k``-th by the mean (module doc):
+    ``Phi((m_i - m_b) / sd(y_i - y_b))``, 1 for that model itself (and for every model when ``k`` reaches the
+    zoo's size). A zero difference variance gives 1 or 0 by the sign of the mean difference (1/2 at a tie)."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise InputError(f"k must be a positive integer, got {k!r}")
+    M = len(belief.mean)
+    if k >= M:
+        return np.ones(M)
+    b = belief.order()[k - 1]
+    diff = belief.mean - belief.mean[b]
+    var = np.diag(belief.cov) + belief.cov[b, b] - 2.0 * belief.cov[:, b]
+    sd = np.sqrt(np.clip(var, 0.0, None))
+    out = np.where(diff > 0, 1.0, np.where(diff < 0, 0.0, 0.5))
+    ok = sd > 1e-12
+    out[ok] = ndtr(diff[ok] / sd[ok])
+    out[b] = 1.0
+    return out
 
 
 def normal_scores(scores: np.ndarray) -> np.ndarray:

@@ -4,9 +4,13 @@ probe set, and Bayes' rule (:mod:`zoorank.methods.posterior`, :mod:`zoorank.meth
 1. **prior** — the fitted :class:`~zoorank.methods.belief.BeliefRanker`'s belief for the task: the knowledge
    base's accuracies weighted by similarity of the task's proxy vector (one pass of the proxy encoder on an
    unlabelled sample) as far as history shows similarity predicts; no zoo model runs.
-2. **probe stage** (:class:`Plan`) — the models the plan names (the best ``n_models`` of the prior, or all) run on a
-   stratified ``fraction`` of the probe set (:func:`zoorank.data.fraction_rows`); the stacked metrics of the
-   ranker's link for that fraction score them.
+2. **probe stage** (:class:`Plan`) — the models the plan names run on a stratified ``fraction`` of the probe set
+   (:func:`zoorank.data.fraction_rows`); the stacked metrics of the ranker's link for that fraction score them.
+   By default (:data:`DEFAULT_PLAN`) the plan runs the models worth measuring for the top of the ranking: those
+   whose prior chance of beating the prior's 5th best model is at least 5 %
+   (:func:`zoorank.methods.posterior.top_chance`); a model that can hardly reach the top keeps its place from the
+   prior, moved by what the measured models say through the prior's covariance. Other plans: the best
+   ``n_models`` of the prior, or every model.
 3. **posterior** — the stage's scores enter the belief through the calibrated link; the ranking is the
    posterior mean, each model with its central interval (``level``, default 80 %).
 
@@ -25,7 +29,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,23 +45,51 @@ __all__ = ["DEFAULT_PLAN", "BeliefJob", "BeliefResult", "Plan", "parse_plan"]
 @dataclass(frozen=True)
 class Plan:
     """What the probe stage runs: the best ``n_models`` of the prior (None = every model; 0 = none) on
-    ``fraction`` of the probe set, in the prior's order; with ``seconds``, models are run until the next one would
-    (at the mean time per model so far) end the stage after that many seconds (at least 3 models run)."""
+    ``fraction`` of the probe set, in the prior's order; with ``chance``, only the models whose prior chance of
+    beating the prior's ``top``-th model (:func:`zoorank.methods.posterior.top_chance`) is at least ``chance``
+    (cold models always run, and at least 3 models); with ``seconds``, models are run until the next one would (at
+    the mean time per model so far) end the stage after that many seconds (at least 3 models run)."""
 
     fraction: float
     n_models: int | None = None
     seconds: float | None = None
+    chance: float | None = None
+    top: int = 5
+
+    def __post_init__(self):
+        if not 0.0 < self.fraction <= 1.0:
+            raise InputError(f"a plan's probe fraction must be in (0, 1], got {self.fraction!r}")
+        if self.chance is not None and not 0.0 <= self.chance < 1.0:
+            raise InputError(f"a plan's chance must be in [0, 1), got {self.chance!r}")
+        if isinstance(self.top, bool) or not isinstance(self.top, int) or self.top < 1:
+            raise InputError(f"a plan's top must be a positive integer, got {self.top!r}")
 
     def describe(self, zoo: int) -> str:
         n = zoo if self.n_models is None else min(self.n_models, zoo)
         if n == 0:
             return "prior only"
         limit = "" if self.seconds is None else f", within {self.seconds:g} s"
-        return f"{n} models on {100 * self.fraction:g}% of the probe{limit}"
+        who = f"{n} models" if self.chance is None else (
+            f"the models with a prior chance >= {100 * self.chance:g}% of the top {self.top}")
+        return f"{who} on {100 * self.fraction:g}% of the probe{limit}"
+
+    def pick(self, prior: Any, cold: Sequence[int]) -> list[int]:
+        """The models to run, in running order: the cold ones, then the prior's best first (module doc)."""
+        from zoorank.methods.posterior import top_chance
+
+        n_zoo = len(prior.mean)
+        n = n_zoo if self.n_models is None else min(self.n_models, n_zoo)
+        order = list(cold) + [i for i in prior.order() if i not in cold]
+        if self.chance is not None:
+            chance = top_chance(prior, min(self.top, n_zoo))
+            keep = [i for i in order if i in cold or chance[i] >= self.chance]
+            order = keep if len(keep) >= 3 else order[:max(3, len(keep))]
+        return order[:n]
 
 
-#: What ``zoorank rank`` runs with no ``--budget``: every model on a quarter of the probe set.
-DEFAULT_PLAN = Plan(0.25, None)
+#: What ``zoorank rank`` runs with no ``--budget``: on a quarter of the probe set, every model with at least a 5 %
+#: prior chance of beating the prior's 5th best (and every cold model).
+DEFAULT_PLAN = Plan(0.25, None, chance=0.05, top=5)
 
 _IMAGES = re.compile(r"^\s*(\d+)\s*(?:img|images?|image-passes)\s*$", re.IGNORECASE)
 _SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:s|sec|seconds?)\s*$", re.IGNORECASE)
@@ -80,7 +112,7 @@ def parse_plan(budget: int | str | None, n_models: int, probe_size: int | None =
         if m:
             if float(m.group(1)) <= 0:
                 raise InputError(f"a budget of seconds must be positive, got {budget!r}")
-            return Plan(DEFAULT_PLAN.fraction, None, float(m.group(1)))
+            return replace(DEFAULT_PLAN, seconds=float(m.group(1)))
         m = _IMAGES.match(text)
         if m:
             if not probe_size:
@@ -202,7 +234,7 @@ class BeliefJob:
             if f is not None:
                 used_fraction = f
                 labels = np.asarray(labels)
-                chosen = (cold + [i for i in prior.order() if i not in cold])[:n]
+                chosen = self.plan.pick(prior, cold)
                 rows = None if f == 1.0 else fraction_rows(labels, f)
                 say(f"forward passes of {len(chosen)} models on {100 * f:g}% of the probe")
                 pairs = {}

@@ -284,12 +284,14 @@ def record_evidence(kb: Any, task: str, *, n_classes: int | None, n_samples: int
                     models: Mapping[str, Mapping[str, Any]] | None = None,
                     scores: Mapping[str, Mapping[str, float]] | None = None,
                     truth: Mapping[str, float] | None = None, source: str = "zoorank rank",
-                    encoder: Mapping[str, Any] | None = None) -> int:
+                    encoder: Mapping[str, Any] | None = None,
+                    centres: Mapping[str, np.ndarray] | None = None) -> int:
     """Record a task and what is known of it: the one way a task enters the knowledge base, for ``zoorank rank
     --kb`` and for the history of a benchmark alike. ``models``: what is known of the models ({name: {"params",
     "layers", "architecture"}}: Fennec's meta features); ``scores``: metric scores ({metric: {model: score}},
-    non-finite ones are dropped); ``truth``: fine-tuned accuracies ({model: accuracy}). Returns the number of
-    metric scores written."""
+    non-finite ones are dropped); ``truth``: fine-tuned accuracies ({model: accuracy}); ``centres``: the class
+    centres of each model's own features on the task ({model: [C, D]}, Spider's PTM-specific tokens). Returns the
+    number of metric scores written."""
     for name, known in (models or {}).items():
         kb.add_model(name, **{k: v for k, v in known.items() if k in ("params", "layers", "architecture")})
     record_task(kb, task, n_classes=n_classes, n_samples=n_samples, proxy=proxy, token=token,
@@ -301,6 +303,8 @@ def record_evidence(kb: Any, task: str, *, n_classes: int | None, n_samples: int
              for m, v in (truth or {}).items() if np.isfinite(v)]
     if rows:
         kb.record_many(rows, provenance={"source": source})
+    for m, c in (centres or {}).items():
+        kb.put_centres(m, task, c, provenance={"source": source})
     return n_scores
 
 
@@ -327,9 +331,9 @@ def measured_scores(task: Any, models: Sequence[str], labels: np.ndarray | None,
 def record_ranking(kb: Any, task_name: str, result: Any, task: Any, *, n_classes: int | None, n_samples: int,
                    use_labels: bool = True, models: Mapping[str, Mapping[str, Any]] | None = None) -> int:
     """Record what ``zoorank rank`` measured on a new task (module doc): its proxy vector, its task token (with
-    labels), its dataset card and counts, and the :data:`~zoorank.metric_sets.RECORDED` metric scores of the
-    models that ran (computed on the features the fine stage extracted: no extra forward pass). Returns the
-    number of scores written."""
+    labels), its dataset card and counts, the :data:`~zoorank.metric_sets.RECORDED` metric scores of the
+    models that ran and, with labels, the class centres of their features (Spider's specific tokens), all computed
+    on the features the fine stage extracted: no extra forward pass. Returns the number of scores written."""
     from zoorank.methods.fennec.model import summarize_proxy
     from zoorank.methods.spider import task_token
 
@@ -348,9 +352,22 @@ def record_ranking(kb: Any, task_name: str, result: Any, task: Any, *, n_classes
     if result.metric is not None and "metric" in result.fine:
         measured.setdefault(result.metric, {}).update(
             {result.models[i]: float(v) for i, v in result.fine.get("metric", {}).items()})
+    centres = None
+    if labels is not None and ran:
+        from zoorank.methods.spider import specific_token
+
+        rows = None
+        if fraction < 1.0:
+            from zoorank.data import fraction_rows
+
+            rows = fraction_rows(np.asarray(labels), fraction)
+        y = np.asarray(labels) if rows is None else np.asarray(labels)[rows]
+        centres = {m: specific_token(np.asarray((task.features(m) if rows is None else task.features(m, rows))[0]), y)
+                   for m in ran}
     encoder = task.encoder_record() if hasattr(task, "encoder_record") else None
     return record_evidence(kb, task_name, n_classes=n_classes, n_samples=n_samples, proxy=proxy, token=token,
-                           description=task.card(), models=models, scores=measured, encoder=encoder)
+                           description=task.card(), models=models, scores=measured, encoder=encoder,
+                           centres=centres)
 
 
 def recorded_encoder(kb: Any) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ nothing. Every call that writes is atomic: :meth:`KnowledgeBase.record_many` wri
 
 from __future__ import annotations
 
+import base64
 import csv
 import math
 import numbers
@@ -457,6 +458,7 @@ class KnowledgeBase:
             # Explicit deletes (not only ON DELETE CASCADE) so the behaviour does not hang on a pragma.
             conn.execute(f"DELETE FROM results_history WHERE {column} = :id", args)
             conn.execute(f"DELETE FROM results WHERE {column} = :id", args)
+            conn.execute(f"DELETE FROM class_centres WHERE {column} = :id", args)
             conn.execute(f"DELETE FROM {table} WHERE id = :id", args)
         return int(n)
 
@@ -613,6 +615,44 @@ class KnowledgeBase:
                 conn.executemany(insert, batch)
         else:
             conn.executemany(insert, chunk)
+
+    # ------------------------------------------------------------ class centres (Spider's specific tokens)
+
+    def put_centres(self, model: str, task: str, centres: Any, *, provenance: Any = None) -> None:
+        """Keep the class centres [C, D] of ``model``'s own features on ``task`` (Model Spider's PTM-specific
+        task token: :func:`zoorank.methods.spider.specific_token`), replacing earlier ones; the model and task
+        are created when new. Stored as float32."""
+        check_name(model, "model")
+        check_name(task, "task")
+        arr = np.asarray(centres, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise InputError(f"class centres of {model!r} on {task!r} must be a non-empty [classes, dim] array, "
+                             f"got shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise InputError(f"class centres of {model!r} on {task!r} contain NaN or infinite values")
+        text = base64.b64encode(np.ascontiguousarray(arr, dtype="<f4").tobytes()).decode("ascii")
+        row = {"c": int(arr.shape[0]), "d": int(arr.shape[1]), "x": text, "p": to_json(provenance, "provenance"),
+               "now": schema.utc_now()}
+        with self.transaction() as conn:
+            row["m"] = self._ids(conn, "models", [model], create=True)[model]
+            row["t"] = self._ids(conn, "tasks", [task], create=True)[task]
+            conn.execute("DELETE FROM class_centres WHERE model_id = :m AND task_id = :t", row)
+            conn.execute("INSERT INTO class_centres (model_id, task_id, n_classes, dim, centres, provenance, "
+                         "created_at) VALUES (:m, :t, :c, :d, :x, :p, :now)", row)
+
+    def centres(self, model: str | None = None, task: str | None = None) -> dict[tuple[str, str], np.ndarray]:
+        """The kept class centres, ``{(model, task): [C, D] float32}``, filtered by model and/or task."""
+        where, args = self._filters(model, task, None)
+        sql = ("SELECT m.name, t.name, c.n_classes, c.dim, c.centres FROM class_centres c "
+               "JOIN models m ON m.id = c.model_id JOIN tasks t ON t.id = c.task_id" + where +
+               " ORDER BY m.name, t.name")
+        with self._snapshot() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        out = {}
+        for m, t, c, d, text in rows:
+            arr = np.frombuffer(base64.b64decode(text), dtype="<f4")
+            out[(m, t)] = arr.reshape(int(c), int(d)).astype(np.float32)
+        return out
 
     # ------------------------------------------------------------ reading results
 

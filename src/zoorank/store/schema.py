@@ -12,6 +12,9 @@ Versions:
 - 1: ``models``, ``tasks``, ``results`` (one current value per model, task and kind), ``schema_version``.
 - 2: ``results.params`` (parameters of the measurement, JSON), ``results_history`` (values that were
   replaced) and an index on ``results.kind`` for fast matrix export.
+- 3: ``class_centres``: per model and task, the class centres of the model's own (standardised) features on the
+  task's probe set (Model Spider's PTM-specific task token, what its re-ranking is trained on), one array per
+  pair stored as base64 text of little-endian float32 (portable: no BLOB type).
 
 The SQL is portable: only ``{id}`` (the auto-increment primary key) differs between databases and is
 filled in by the dialect. Types are the standard ones (``VARCHAR``, ``TEXT``, ``INTEGER``, ``BIGINT``,
@@ -101,13 +104,31 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX results_history_key ON results_history (model_id, task_id, kind)",
         ),
     ),
+    Migration(
+        3,
+        "class centres of each model's features on each task",
+        (
+            """CREATE TABLE class_centres (
+                id {id},
+                model_id INTEGER NOT NULL REFERENCES models (id) ON DELETE CASCADE,
+                task_id INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+                n_classes INTEGER NOT NULL,
+                dim INTEGER NOT NULL,
+                centres TEXT NOT NULL,
+                provenance TEXT,
+                created_at VARCHAR(40) NOT NULL,
+                UNIQUE (model_id, task_id)
+            )""",
+            "CREATE INDEX class_centres_task ON class_centres (task_id)",
+        ),
+    ),
 )
 
 #: The schema version this code writes.
 SCHEMA_VERSION: int = MIGRATIONS[-1].version
 
 #: Tables of a current knowledge base.
-TABLES = frozenset({"schema_version", "models", "tasks", "results", "results_history"})
+TABLES = frozenset({"schema_version", "models", "tasks", "results", "results_history", "class_centres"})
 
 
 def utc_now() -> str:

@@ -11,6 +11,10 @@
   features on an unlabelled sample of :data:`PROXY_SAMPLE` train images of the task.
 * **General features** (PED's reference distribution): the model's features on a fixed mixture of the 8 source
   domains, :data:`GENERAL_PER_DOMAIN` images each drawn with seed 1 (not the pre-training images).
+* **Source tasks** (Model Spider's auxiliary data, its appendix B.1: training tasks sampled from data disjoint from
+  the targets): each of the 8 source domains as a labelled task of :data:`SOURCE_PER_CLASS` fresh images per class
+  (seed :data:`SOURCE_SEED`, not the images the zoo was trained on): :meth:`source_tasks`,
+  :meth:`source_features`, :meth:`source_labels`, :meth:`source_encoder_features`.
 
 Features are computed on first use and kept in the feature cache (:class:`zoorank.store.FeatureCache`, safe to
 delete), keyed by the weights' SHA-256, the task data's checksum, the probe and the preprocessing. Before a task
@@ -34,6 +38,8 @@ GENERAL_SEED = 1
 PROXY_MODEL = "mobilenet_v2-imagenet"
 PROXY_SAMPLE = 100
 PROXY_SEED = 2
+SOURCE_PER_CLASS = 20
+SOURCE_SEED = 3
 
 
 class ZooBenchProvider:
@@ -189,6 +195,36 @@ class ZooBenchProvider:
         arch = Z.ARCHS[row["architecture"]]
         net = self._model(model)[1] if row.get("sha256") or row["init"] == "imagenet" else TR.build_model(arch, 10)
         return net, (1, 3, arch.input_size, arch.input_size)
+
+    # -- source tasks (Model Spider's auxiliary data) ------------------------------------------------------
+
+    def source_tasks(self) -> tuple[str, ...]:
+        """The source domains, each a labelled task disjoint from the targets (module doc)."""
+        return tuple(B.SOURCE_DOMAINS)
+
+    def _source(self, domain: str) -> tuple[np.ndarray, np.ndarray]:
+        from zoorank.datasets.zoobench import domains as D
+
+        if domain not in B.SOURCE_DOMAINS:
+            raise InputError(f"unknown source domain {domain!r} (have: {', '.join(B.SOURCE_DOMAINS)})")
+        cache = self.__dict__.setdefault("_sources", {})
+        if domain not in cache:
+            images, labels, _ = D.get_domain(domain).make(seed=SOURCE_SEED, per_class=SOURCE_PER_CLASS)
+            order = np.argsort(labels, kind="stable")
+            cache[domain] = (images[order], np.asarray(labels, dtype=np.int64)[order])
+        return cache[domain]
+
+    def source_labels(self, domain: str) -> np.ndarray:
+        return self._source(domain)[1]
+
+    def source_features(self, model: str, domain: str) -> tuple[np.ndarray, np.ndarray]:
+        """(features, source logits) of ``model`` on the source task ``domain``."""
+        return self._features(model, lambda: self._source(domain)[0], f"zoobench:source:{domain}",
+                              f"{SOURCE_PER_CLASS}x{SOURCE_SEED}")
+
+    def source_encoder_features(self, domain: str) -> tuple[np.ndarray, np.ndarray]:
+        """(features, labels) of the general encoder on the source task ``domain``."""
+        return self.source_features(self.encoder_model, domain)[0], self.source_labels(domain)
 
     def general_features(self, model: str) -> np.ndarray:
         """The model's features on the general mixture of the source domains (PED)."""

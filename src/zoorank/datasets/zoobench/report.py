@@ -102,13 +102,53 @@ def section(bench: H.Benchmark, result: H.RunResult, root: str | Path, command: 
          "Discrimination checks FAIL: " + "; ".join(problems)),
         "",
         H.markdown(result),
+        noise_ceiling_markdown(bench, result, root),
         metric_choice_markdown(result),
     ]
     return "\n".join(parts)
 
 
-def methods_section(title: str, result: H.RunResult, command: str) -> str:
-    """A section with only the method tables (ablations, learned-method variants)."""
+def methods_section(title: str, result: H.RunResult, command: str, root: str | Path | None = None) -> str:
+    """A section with only the method tables (ablations, learned-method variants), and the noise ceiling beside
+    them when ``root`` has its runs."""
     return "\n".join([f"## {title}", "", f"Command: `{command}`  ",
                        f"Measured {_dt.date.today().isoformat()} on ZooBench, leave-one-target-out.", "",
-                       H.markdown(result)])
+                       H.markdown(result)] + ([noise_ceiling_markdown(H.load_benchmark(root), result, root)]
+                                              if root is not None else []))
+
+
+#: The second fine-tuning seed's results (``python -m benchmarks.noise_ceiling``), beside the build's.
+NOISE_CEILING_FILE = "noise_ceiling.jsonl"
+
+
+def noise_ceiling_markdown(bench: H.Benchmark, result: H.RunResult, root: str | Path) -> str:
+    """A paragraph: the noise ceiling (mean weighted tau of the second seed's accuracies against the ground truth
+    over the targets where every model has its second run) beside each method's mean on the same targets; empty
+    when ``root`` has no second-seed runs of a whole target."""
+    import json
+
+    from zoorank import ranking as R
+
+    path = Path(root) / NOISE_CEILING_FILE
+    if not path.is_file():
+        return ""
+    second: dict[str, dict[str, float]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            if int(rec.get("seed", 0)) == B.SEED:  # the build's own seed: the ground truth itself
+                continue
+            second.setdefault(rec["task"], {})[rec["model"]] = float(rec["finetune_acc"])
+    per = {t: float(R.weighted_tau([accs[m] for m in bench.models], bench.truth(t, result.truth_kind)))
+           for t, accs in second.items() if t in bench.tasks and set(bench.models) <= set(accs)}
+    if not per:
+        return ""
+    means = []
+    for m in dict.fromkeys(r.method for r in result):
+        got = {r.task: r.weighted_tau for r in result if r.method == m and r.task in per}
+        if len(got) == len(per):
+            means.append((float(np.mean(list(got.values()))), m))
+    shown = ", ".join(f"`{m}` {v:.3f}" for v, m in sorted(means, reverse=True))
+    return (f"Noise ceiling (a second fine-tuning seed, `{NOISE_CEILING_FILE}`, on {len(per)} targets: "
+            f"{', '.join(sorted(per))}): {float(np.mean(list(per.values()))):.3f} mean weighted tau against the "
+            f"ground truth; the methods above on the same targets: {shown or '-'}.\n")

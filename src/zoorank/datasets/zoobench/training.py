@@ -206,9 +206,21 @@ def _skeleton(arch: ArchSpec, num_classes: int) -> nn.Module:
         return _construct(arch, num_classes)
 
 
+_CLASSIFIER_NAMES: dict[str, str] = {}
+
+
+def _classifier_name(arch: ArchSpec) -> str:
+    """The name of ``arch``'s final linear layer, read off a skeleton once per architecture configuration and
+    process (building the skeleton costs as much as building the model)."""
+    key = repr(sorted(arch_key(arch).items()))
+    if key not in _CLASSIFIER_NAMES:
+        _CLASSIFIER_NAMES[key] = _classifier(_skeleton(arch, 2))[0]
+    return _CLASSIFIER_NAMES[key]
+
+
 def head_size_of(arch: ArchSpec, state: Mapping[str, torch.Tensor]) -> int:
     """The number of classes of the head stored in a state dict of ``arch``."""
-    name, _ = _classifier(_skeleton(arch, 2))
+    name = _classifier_name(arch)
     key = f"{name}.weight"
     if key not in state:
         raise InputError(f"arch {arch.name!r}: the state dict has no classifier weight {key!r}")

@@ -31,8 +31,9 @@ import numpy as np
 from zoorank.errors import InputError
 from zoorank.evaluation import MethodSkipped, TaskContext
 from zoorank.evaluation.registry import register_variants
+from zoorank.pipeline.belief_job import Plan
 
-__all__ = ["BeliefMethod", "ContextTask", "PipelineMethod", "fold_rankers", "rank_in_context"]
+__all__ = ["BeliefMethod", "ContextTask", "PipelineMethod", "ProductSpiderMethod", "fold_rankers", "rank_in_context"]
 
 
 class ContextTask:
@@ -124,9 +125,11 @@ class _HistoryBench:
         return self._h.truth(task)
 
 
-def fold_rankers(context: TaskContext, only: tuple[str, ...] | None = None) -> Any:
+def fold_rankers(context: TaskContext, only: tuple[str, ...] | None = None, *, centres: bool = False) -> Any:
     """The rankers ``zoorank fit`` fits from a knowledge base of the fold's history (module doc); cached per run
-    (provider, zoo and held-out target), and each historical task's knowledge-base rows are computed once per run."""
+    (provider, zoo and held-out target), and each historical task's knowledge-base rows are computed once per run.
+    ``centres``: the knowledge base also keeps every model's class centres on each historical task (what
+    ``zoorank rank --kb`` keeps for the models it ran), from which Spider learns its specific projections."""
     import tempfile
     from pathlib import Path
 
@@ -137,7 +140,7 @@ def fold_rankers(context: TaskContext, only: tuple[str, ...] | None = None) -> A
 
     provider, hist = context.provider, context.history
     run_key = (id(provider), tuple(hist.models), id(hist._bench))  # rows follow the benchmark's model order
-    key = (*run_key, tuple(hist.tasks), hist.held_out, only)
+    key = (*run_key, tuple(hist.tasks), hist.held_out, only, centres)
     hit = _FOLDS.get(key)
     if hit is not None and hit[0] is provider:
         return hit[1]
@@ -146,10 +149,11 @@ def fold_rankers(context: TaskContext, only: tuple[str, ...] | None = None) -> A
         _ROWS.clear()
         rows = _ROWS[run_key] = (provider, {})
     view = _HistoryBench(hist)
-    # a belief-only fit needs only the belief ranker's stacked metrics of each historical task
-    metrics = {"metrics": STACK_METRICS} if only == ("belief",) else {}
+    # a belief-only fit needs only the belief ranker's stacked metrics of each historical task; a Spider-only fit
+    # none (every historical task has its fine-tuned accuracies, Spider's supervision)
+    metrics = {"metrics": STACK_METRICS} if only == ("belief",) else {"metrics": ()} if only == ("spider",) else {}
     with tempfile.TemporaryDirectory() as tmp, KnowledgeBase(Path(tmp) / "kb.sqlite") as kb:
-        fill_kb(kb, view, hist, list(hist.tasks), cache=rows[1], **metrics)
+        fill_kb(kb, view, hist, list(hist.tasks), cache=rows[1], centres=centres, **metrics)
         rankers = fit_rankers(kb, only=only)
     rankers.info.update(held_out=hist.held_out, history=list(hist.tasks))
     if len(_FOLDS) > 4:
@@ -205,16 +209,67 @@ class BeliefMethod:
         if unknown:
             raise InputError(f"the rankers were fitted on another zoo (models not in both: {', '.join(unknown[:5])})")
         source = ContextTask(context, rankers.models)
-        plan = parse_plan(self.budget, len(rankers.models), probe_size=len(source.labels()))
+        plan = self.budget if isinstance(self.budget, Plan) else parse_plan(self.budget, len(rankers.models),
+                                                                                 probe_size=len(source.labels()))
         self.last = BeliefJob(rankers.models, rankers.belief, plan=plan).run(source)
         where = {m: i for i, m in enumerate(rankers.models)}
         return np.asarray(self.last.scores)[[where[m] for m in context.models]]
 
 
+class ProductSpiderMethod:
+    """Model Spider through the product's path: the Spider ``zoorank fit`` fits from a knowledge base of the fold's
+    history that keeps every model's class centres (:func:`fold_rankers` with ``centres``), ranking the target from
+    its task token; with ``k``, the top k are re-ranked with their PTM-specific tokens (section 4.4: ``k`` forward
+    passes), as the pipeline's fine stage does."""
+
+    def __init__(self, name: str, k: int = 0):
+        self.name, self.k = name, int(k)
+
+    def __repr__(self) -> str:
+        return f"ProductSpiderMethod({self.name!r})"
+
+    def scores(self, task: str, context: TaskContext) -> np.ndarray:
+        from zoorank.methods.spider import specific_token, task_token
+        from zoorank.ranking import best_first
+
+        rankers = context.offline(lambda: fold_rankers(context, only=("spider",), centres=True))
+        spider = rankers.spider
+        if spider is None:
+            raise MethodSkipped(f"{self.name}: zoorank fit could not fit Model Spider "
+                                f"({rankers.skipped.get('spider', 'not fitted')})")
+        where = {m: i for i, m in enumerate(rankers.models)}
+        E, y = context.encoder_features()
+        token = task_token(E, y)
+        coarse = spider.predict(token)
+        if self.k:
+            labels = np.asarray(context.labels())
+            top = [int(i) for i in best_first(coarse, self.k)]
+            missing = [rankers.models[i] for i in top if i not in spider.specific_trained_]
+            if missing:
+                raise InputError(f"{self.name}: Spider learned no specific projection for {', '.join(missing)}")
+            specific = {i: specific_token(np.asarray(context.features(rankers.models[i])[0]), labels) for i in top}
+            coarse = spider.rerank(token, specific, coarse)
+        return np.asarray(coarse)[[where[m] for m in context.models]]
+
+
+@register_variants
+def _product_spider_variants() -> dict[str, Callable[[], ProductSpiderMethod]]:
+    return {"spider:product": lambda: ProductSpiderMethod("spider:product"),
+            "spider:product@k5": lambda: ProductSpiderMethod("spider:product@k5", k=5)}
+
+
 @register_variants
 def _belief_variants() -> dict[str, Callable[[], BeliefMethod]]:
-    return {"rank:default": lambda: BeliefMethod("rank:default"),
-            "rank:coarse": lambda: BeliefMethod("rank:coarse", budget=0)}
+    out = {"rank:default": lambda: BeliefMethod("rank:default"),
+           "rank:coarse": lambda: BeliefMethod("rank:coarse", budget=0),
+           "rank:all@25": lambda: BeliefMethod("rank:all@25", budget=Plan(0.25))}
+    for pct in (1, 2, 5, 10, 20):
+        name = f"rank:top5@{pct}pct"
+        out[name] = lambda name=name, pct=pct: BeliefMethod(name, budget=Plan(0.25, chance=pct / 100))
+        name = f"rank:top5@{pct}pct@f12"
+        out[name] = lambda name=name, pct=pct: BeliefMethod(name, budget=Plan(0.125, chance=pct / 100))
+    out["rank:all@12"] = lambda: BeliefMethod("rank:all@12", budget=Plan(0.125))
+    return out
 
 
 @register_variants
