@@ -174,7 +174,7 @@ def bench_run(methods, root, tasks, truth, json_path, write_path, cache_dir, thr
               (f" --json {json_path}" if json_path else "") + f" --write {write_path}" + \
               ("" if section == "zoobench" else f" --section {section}") + (f" --title '{title}'" if title else "")
         body = (RP.section(bench, result, root, cmd) if section == "zoobench"
-                else RP.methods_section(title or section, result, cmd, root))
+                else RP.methods_section(title or section, result, cmd, bench, root))
         T.write_markdown_section(Path(write_path), section, body)
         console.print(f"wrote {write_path}")
 

@@ -108,13 +108,14 @@ def section(bench: H.Benchmark, result: H.RunResult, root: str | Path, command: 
     return "\n".join(parts)
 
 
-def methods_section(title: str, result: H.RunResult, command: str, root: str | Path | None = None) -> str:
+def methods_section(title: str, result: H.RunResult, command: str, bench: H.Benchmark | None = None,
+                    root: str | Path | None = None) -> str:
     """A section with only the method tables (ablations, learned-method variants), and the noise ceiling beside
-    them when ``root`` has its runs."""
+    them when ``bench`` and its directory ``root`` are given and ``root`` has the second seed's runs."""
+    ceiling = [noise_ceiling_markdown(bench, result, root)] if bench is not None and root is not None else []
     return "\n".join([f"## {title}", "", f"Command: `{command}`  ",
                        f"Measured {_dt.date.today().isoformat()} on ZooBench, leave-one-target-out.", "",
-                       H.markdown(result)] + ([noise_ceiling_markdown(H.load_benchmark(root), result, root)]
-                                              if root is not None else []))
+                       H.markdown(result), *ceiling])
 
 
 #: The second fine-tuning seed's results (``python -m benchmarks.noise_ceiling``), beside the build's.
