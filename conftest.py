@@ -4,6 +4,8 @@ import os
 import sys
 from pathlib import Path
 
+import zoorank  # noqa: F401  (first: pins the CPU kernels before the tests import numpy or torch)
+
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))  # the shared cases of tests/
 
 import pytest

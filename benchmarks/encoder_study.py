@@ -20,8 +20,10 @@ margins over popularity say what the learned part adds in each case.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -48,8 +50,10 @@ def _provider(root, encoder: str):
 
 
 def study(root, *, other: str, methods: Sequence[str] = METHODS, tasks: Sequence[str] | None = None,
-          progress=None) -> list[dict]:
-    """Rows ``{"config", "encoder", "models", "method", "weighted_tau", "top1_regret", "n"}`` (module doc)."""
+          progress=None, checkpoints: str | Path | None = None) -> list[dict]:
+    """Rows ``{"config", "encoder", "models", "method", "weighted_tau", "top1_regret", "n"}`` (module doc).
+    ``checkpoints``: a path prefix; each configuration's results are appended to ``<prefix>.<config>.partial.jsonl``
+    as they come, and a rerun resumes from them (an interrupted study loses nothing)."""
     from zoorank import evaluation as H
 
     bench = H.load_benchmark(root)
@@ -59,8 +63,11 @@ def study(root, *, other: str, methods: Sequence[str] = METHODS, tasks: Sequence
                ("other encoder", other, bench)]
     rows = []
     for name, encoder, b in configs:
+        ck = None if checkpoints is None else H.Checkpoint(f"{checkpoints}.{name.replace(' ', '-')}.partial.jsonl",
+                                                           b)
         res = H.run(b, H.make_methods(",".join(methods)), _provider(root, encoder), list(tasks or b.tasks),
-                    progress=(lambda m, t, name=name: progress(f"{name}: {m} on {t}")) if progress else None)
+                    progress=(lambda m, t, name=name: progress(f"{name}: {m} on {t}")) if progress else None,
+                    done=ck.load() if ck else (), on_result=ck.add if ck else None)
         for m in methods:
             recs = [r for r in res if getattr(r, "method", None) == m and hasattr(r, "weighted_tau")]
             rows.append({"config": name, "encoder": encoder, "models": len(b.models), "method": m, "n": len(recs),
@@ -97,10 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--other", default="vit-p4-d96x4-latin", help="the other encoder (a zoo model)")
     ap.add_argument("--tasks", default=None, help="comma-separated targets (default: all)")
     ap.add_argument("--write", default=None, help=f"Markdown file to write the section '{SECTION}' into")
+    ap.add_argument("--json", default=None, help="write the rows to this JSON file; the run's results are "
+                                                 "checkpointed beside it (<json>.<config>.partial.jsonl) and a "
+                                                 "rerun resumes from them")
     args = ap.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
-    rows = study(args.benchmark, other=args.other, tasks=tasks, progress=lambda m: print(m, file=sys.stderr,
-                                                                                            flush=True))
+    rows = study(args.benchmark, other=args.other, tasks=tasks, checkpoints=args.json,
+                 progress=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows}, indent=1) + "\n", encoding="utf-8")
     publish_section(markdown(rows, command=command_line("python -m benchmarks.encoder_study", argv)), args.write,
                     SECTION)
     return 0

@@ -64,6 +64,8 @@ def test_fit_from_the_knowledge_base_then_rank_with_a_budget(setup, monkeypatch)
     assert info["skipped"] == {} and info["models"] == 4
     assert info["info"]["fennec"]["tasks"] == 3 and info["info"]["spider"]["tasks"] == 3
     assert info["info"]["belief"]["tasks"] == 3
+    grow = run("fit", "--kb", kb, "--out", root / "nowhere", "--incremental")  # nothing fitted there to grow
+    assert grow.exit_code != 0 and "without --incremental first" in " ".join(grow.output.split())
     assert info["info"]["encoder"]["name"] == "mobilenet_v2-imagenet"  # what made the proxy vectors and tokens
     other = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers,
                 "--encoder", "resnet18")  # a zoo member as the encoder: not the one the rankers learned from

@@ -34,3 +34,22 @@ def test_extraction_benchmark_measures_cold_and_warm(tmp_path):
         assert t.images_per_second > 0 and t.cache_speedup > 1
     text = E.markdown(timings, 20, 32, "cmd", "machine")
     assert text.count("| mobilenet_v2-imagenet |") == 1 and "cache speed-up" in text
+
+
+def test_the_speed_table_times_every_metric_and_logme_regression_form():
+    from zoorank import metrics as M
+    from zoorank.errors import InputError
+
+    names = S.speed_names("all")
+    assert set(M.available()) <= set(names) and "knn" in names and names[-1] == "logme:regression"
+    assert S.speed_names("knn, logme:regression") == ["knn", "logme:regression"]
+    with pytest.raises(InputError):
+        S.speed_names("nope")
+    t = S.measure_here("logme:regression", 200, 16, 3, repeat=1)  # in this process: the subprocess entry point
+    from zoorank.metrics.synthetic import make_task
+
+    task = make_task(200, 16, 3, seed=0, n_source_classes=50, n_general=800)
+    Y = S.regression_targets(task.features, 3, 0)
+    assert Y.shape == (200, 3) and t.score == pytest.approx(M.compute("logme", task.features, Y, regression=True))
+    knn = S.measure_here("knn", 200, 16, 3, repeat=1)
+    assert 0.0 <= knn.score <= 1.0

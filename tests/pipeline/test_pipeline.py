@@ -316,3 +316,53 @@ def test_the_encoder_of_the_recorded_tasks_is_kept_and_mixing_encoders_is_refuse
         record_task(kb, "t3", n_classes=2, n_samples=10, proxy=np.ones(3), encoder=b)
         with pytest.raises(InputError, match=r"2 different encoders \(dinov2 on t1, t2; mobilenet on t3\)"):
             recorded_encoder(kb)
+
+
+def _spider_kb(kb, models, tasks, rng, quality):
+    from zoorank.pipeline.learn import record_task
+
+    for m in models:
+        kb.add_model(m, params=1000 + models.index(m))
+    for t in tasks:
+        record_task(kb, t, n_classes=3, n_samples=30, token=rng.normal(size=(3, 4)))
+    kb.record_many([{"model": m, "task": t, "kind": "finetune_acc", "value": float(quality[m] + 0.01 * rng.normal())}
+                    for m in models for t in tasks])
+
+
+def test_an_incremental_fit_grows_spider_with_the_new_models_and_leaves_the_others_unchanged(tmp_path):
+    """Model Spider's incremental zoo (appendix C.4) through zoorank fit: the known models keep their scores, the
+    new ones get tokens trained on the tasks that supervise them, and the zoo is in the rankers' (sorted) order."""
+    from zoorank.methods.spider import task_token
+    from zoorank.pipeline.learn import fit_rankers
+    from zoorank.store import KnowledgeBase
+
+    rng = np.random.default_rng(0)
+    old = ["a", "b", "c", "d"]
+    quality = {"a": 0.9, "b": 0.7, "c": 0.5, "d": 0.3, "n_good": 0.95, "n_bad": 0.1}
+    spider = {"epochs": 8, "dim": 16, "ffn": 32}
+    with KnowledgeBase(tmp_path / "kb.sqlite") as kb:
+        _spider_kb(kb, old, [f"t{i}" for i in range(6)], rng, quality)
+        first = fit_rankers(kb, only=("spider",), spider=spider, mixtures=0)
+        assert first.spider is not None and first.spider.models_ == old
+        probe = task_token(rng.normal(size=(30, 4)), np.arange(30) % 3)
+        before = first.spider.predict(probe)
+        # nothing supervises the new models yet: the growth is refused with the mend, nothing is lost
+        for m in ("n_good", "n_bad"):
+            kb.add_model(m)
+        none = fit_rankers(kb, only=("spider",), previous=first)
+        assert none.spider is None and "no task of the knowledge base supervises" in none.skipped["spider"]
+        _spider_kb(kb, [*old, "n_bad", "n_good"], ["u0", "u1", "u2"], rng, quality)
+        grown = fit_rankers(kb, only=("spider",), previous=first, exemplars=2)
+    s = grown.spider
+    assert s.models_ == sorted([*old, "n_bad", "n_good"]) == grown.models
+    assert grown.info["spider"]["incremental"] and grown.info["spider"]["tasks"] == 2
+    after = s.predict(probe)
+    np.testing.assert_allclose([after[s.models_.index(m)] for m in old], before, rtol=0, atol=1e-6)
+    assert first.spider.models_ == old  # the rankers grown from are left as they were
+    # a permutation of the zoo moves each model's token with it
+    perm = list(reversed(s.models_))
+    scores = dict(zip(s.models_, s.predict(probe), strict=True))
+    s.reorder(perm)
+    np.testing.assert_allclose(s.predict(probe), [scores[m] for m in perm], rtol=0, atol=1e-6)
+    with pytest.raises(InputError, match="permutation"):
+        s.reorder(perm[:-1])

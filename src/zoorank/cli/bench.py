@@ -34,11 +34,7 @@ def _progress() -> Progress:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def bench_metrics(size, metric_names, repeat, scaling, seed, write_path, as_json) -> None:
     """Time every metric at N=5000, D=2048, C=100 (and a small size) against the references."""
-    from zoorank import metrics as M
-
-    names = M.available() if metric_names == "all" else [m.strip() for m in metric_names.split(",")]
-    for name in names:
-        M.info(name)
+    names = S.speed_names(metric_names)
     sizes = list(S.SIZES.values()) if size == "both" else [S.SIZES[size]]
     with _progress() as progress:
         task = progress.add_task("timing metrics", total=S.n_jobs(names, sizes, scaling))

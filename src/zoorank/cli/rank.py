@@ -26,16 +26,30 @@ def _budget_option(_ctx, param, value):
 @click.option("--kb", "kb_path", default=None, metavar="PATH|URL", help="Knowledge base (default: zoorank's).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Where to write the fitted rankers (default: <zoorank data>/rankers).")
+@click.option("--incremental", is_flag=True,
+              help="Grow the Model Spider already fitted in --out with the knowledge base's new models instead of "
+                   "refitting it: the known models' tokens stay frozen (their scores do not change) and only the new "
+                   "ones are trained, replaying the historical tasks nearest the mean ranking (appendix C.4).")
+@click.option("--exemplars", type=click.IntRange(min=1), default=32, show_default=True,
+              help="With --incremental: the historical tasks replayed.")
 @click.option("--json", "as_json", is_flag=True)
-def fit(kb_path, out_dir, as_json) -> None:
+def fit(kb_path, out_dir, incremental, exemplars, as_json) -> None:
     """Refit the belief ranker, Fennec, Model Spider and MetaRank from the knowledge base (after recording new
     results)."""
     from zoorank.cli.kb import open_kb
-    from zoorank.pipeline.learn import fit_rankers
+    from zoorank.pipeline.learn import Rankers, fit_rankers
 
     out = Path(out_dir) if out_dir else paths.rankers_dir()
+    previous = None
+    if incremental:
+        try:
+            previous = Rankers.load(out)
+        except InputError as exc:
+            raise InputError(f"--incremental grows the rankers in {out}, but {exc}: run zoorank fit without "
+                             "--incremental first") from None
     with open_kb(kb_path, must_exist=True) as base:
-        rankers = fit_rankers(base, progress=lambda what: err_console.print(f"fitting {what} ..."))
+        rankers = fit_rankers(base, progress=lambda what: err_console.print(f"fitting {what} ..."),
+                              previous=previous, exemplars=exemplars)
     rankers.save(out)
     if as_json:
         print_json({"out": str(out), "models": len(rankers.models), "info": rankers.info,

@@ -31,6 +31,34 @@ REFERENCE_SECONDS = {
 
 SIZES = {"realistic": (5000, 2048, 100), "small": (500, 64, 10)}
 
+#: Rows timed beside the registry's metrics: a metric's regression form (``<metric>:regression``), on C real-valued
+#: targets, each a seeded random linear read-out of the features plus noise.
+REGRESSION_ROWS = ("logme:regression",)
+
+
+def speed_names(metric_names: str) -> list[str]:
+    """The rows ``zoorank bench metrics --metric`` times: ``all`` = every registered metric then
+    :data:`REGRESSION_ROWS`; otherwise the comma-separated names (InputError for an unknown one)."""
+    from zoorank import metrics as M
+
+    if metric_names == "all":
+        return [*M.available(), *REGRESSION_ROWS]
+    names = [m.strip() for m in metric_names.split(",") if m.strip()]
+    for name in names:
+        if name not in REGRESSION_ROWS:
+            M.info(name)
+    return names
+
+
+def regression_targets(features, c: int, seed: int):
+    """[N, c] real targets: a seeded random linear read-out of standardised ``features`` plus unit noise."""
+    import numpy as np
+
+    rng = np.random.default_rng([seed, c])
+    X = (features - features.mean(0)) / np.maximum(features.std(0), 1e-12)
+    W = rng.normal(size=(X.shape[1], c)) / np.sqrt(X.shape[1])
+    return X @ W + rng.normal(size=(X.shape[0], c))
+
 
 @dataclass
 class Timing:
@@ -66,10 +94,16 @@ def measure_here(name: str, n: int, d: int, c: int, *, seed: int = 0, repeat: in
         # NCE consumes hard source labels; the reference was timed on argmax labels given to it.
         kwargs = {"source_labels": task.source_probs.argmax(axis=1)}
     runs, score = [], math.nan
+    if name in REGRESSION_ROWS:
+        targets = regression_targets(task.features, c, seed)
     for _ in range(repeat):
         t0 = time.perf_counter()
-        score = (metrics.nce(None, task.labels, **kwargs) if name == "nce"
-                 else metrics.compute_available(name, task.features, task.labels, **kwargs))
+        if name in REGRESSION_ROWS:
+            score = metrics.compute(name.split(":")[0], task.features, targets, regression=True)
+        elif name == "nce":
+            score = metrics.nce(None, task.labels, **kwargs)
+        else:
+            score = metrics.compute_available(name, task.features, task.labels, **kwargs)
         runs.append(time.perf_counter() - t0)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return Timing(name, n, d, c, statistics.median(runs), runs, peak_mb, float(score))
@@ -163,7 +197,9 @@ def markdown(timings: list[Timing], scaling: dict, command: str) -> str:
         f"Measured {_dt.date.today().isoformat()} on: {machine_line()}.  ",
         "Each metric runs in a fresh process on seeded `make_task()` data (post-ReLU-like features, "
         "~256 effective dimensions, balanced classes, 1000 source classes for LEEP, argmax source "
-        "labels for NCE as in the reference timing); median of the repeats; peak = the process's "
+        "labels for NCE as in the reference timing; `logme:regression` is LogME's regression form on C "
+        "real-valued targets, seeded linear read-outs of the features plus noise); median of the repeats; peak = "
+        "the process's "
         "peak resident memory (data included). Reference = the "
         "median of the published implementation (`../shared/conformance/REFERENCE_TIMINGS.md`, a "
         "shared 2-core machine: orders of magnitude); speed-up = reference / ours.",

@@ -23,6 +23,10 @@ What :meth:`BeliefRanker.fit` learns from T historical tasks (accuracies ``A`` [
    held-out tasks' accuracies, centred on their task mean, the highest mean log predictive density (each model's
    marginal Gaussian; the centring keeps out the task's difficulty, which the link cannot see): the intervals are
    then as wide as history shows they must be.
+3. **Cold models placed by what is known of them** (with ``model_meta``: parameter count, layer count,
+   architecture of every fitted model): a :class:`~zoorank.methods.placement.ModelPlacement` (Fennec's meta
+   phase) calibrated leave-one-model-out on the history; :meth:`BeliefRanker.placement` gives the mixture of
+   fitted models each cold model is placed as, when history shows that this predicts better than the population.
 
 :meth:`BeliefRanker.prior` gives the belief for a new task from its descriptor; :meth:`BeliefRanker.observe` turns
 the scores measured on some models at a probe fraction into an observation; :func:`~zoorank.methods.posterior.
@@ -36,12 +40,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from zoorank.errors import InputError
 from zoorank.methods._npz import read_npz, write_npz
 from zoorank.methods.base import Ranker, TaskEvidence
+from zoorank.methods.placement import ModelPlacement
 from zoorank.methods.posterior import (
     GaussianBelief,
     Observation,
@@ -122,9 +128,11 @@ class BeliefRanker(Ranker):
     # -- fitting ------------------------------------------------------------------------------------------
 
     def fit(self, models: Sequence[str], accuracies: np.ndarray, *, descriptors: np.ndarray | None = None,
-            scores: Mapping[str, np.ndarray] | None = None, tasks: Sequence[str] | None = None) -> BeliefRanker:
-        """Learn from ``accuracies`` [T, M] (NaN = not measured), optional ``descriptors`` [T, G] and the metric
-        scores ``{probe_kind(metric, f): [T, M]}`` of the historical tasks (module doc)."""
+            scores: Mapping[str, np.ndarray] | None = None, tasks: Sequence[str] | None = None,
+            model_meta: Sequence[Mapping[str, Any]] | None = None) -> BeliefRanker:
+        """Learn from ``accuracies`` [T, M] (NaN = not measured), optional ``descriptors`` [T, G], the metric
+        scores ``{probe_kind(metric, f): [T, M]}`` of the historical tasks and ``model_meta`` (per model
+        ``{"params", "layers", "architecture"}``: the placement of cold models, point 3 of the module doc)."""
         A = np.asarray(accuracies, dtype=np.float64)
         if A.ndim != 2 or A.shape[1] != len(models) or A.shape[0] < 1:
             raise InputError(f"belief: accuracies must be [tasks, {len(models)} models], got {A.shape}")
@@ -147,6 +155,12 @@ class BeliefRanker(Ranker):
             self.scale_ = float(np.median(off)) if off.size and np.median(off) > 0 else 1.0
             self.bandwidth_, self.bandwidth_scores_ = self._choose_bandwidth(D)
         self.links_ = self._fit_links(A, scores or {})
+        self.placement_ = None
+        if model_meta is not None:
+            if len(model_meta) != len(models):
+                raise InputError(f"belief: model_meta describes {len(model_meta)} models, the zoo has {len(models)}")
+            if len(models) >= 3 and all(m.get("params") for m in model_meta):
+                self.placement_ = ModelPlacement().fit(model_meta, A)
         return self
 
     @staticmethod
@@ -271,6 +285,19 @@ class BeliefRanker(Ranker):
             return None
         return Observation(ob.idx, ob.values, ob.noise * link.noise_scale, True, ob.label)
 
+    def placement(self, metas: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[np.ndarray, float]]:
+        """The placement of cold models described by ``metas`` ({model: {"params", "layers", "architecture"}})
+        for :func:`~zoorank.methods.posterior.for_zoo`: empty when the ranker was fitted without model meta
+        features, when history shows they predict no better than the population, or for a model without a
+        parameter count (those stay population draws)."""
+        self._check_fitted()
+        p = getattr(self, "placement_", None)
+        known = {m: d for m, d in metas.items() if d.get("params")}
+        if p is None or not p.informative or not known:
+            return {}
+        W = p.weights(list(known.values()))
+        return {m: (W[i], p.variance_) for i, m in enumerate(known)}
+
     def score(self, task: TaskEvidence) -> np.ndarray:
         """The prior mean (uses ``task.proxy`` as the descriptor when the ranker was fitted with descriptors)."""
         return self.prior(task.proxy if self.descriptors_ is not None else None).mean
@@ -284,7 +311,8 @@ class BeliefRanker(Ranker):
                                                "metrics": list(self.metrics)},
                   "models": self.models_, "tasks": self.tasks_, "bandwidth": self.bandwidth_, "scale": self.scale_,
                   "bandwidth_scores": [[h, v] for h, v in self.bandwidth_scores_.items()],
-                  "links": [vars(link) for link in self.links_.values()]}
+                  "links": [vars(link) for link in self.links_.values()],
+                  "placement": None if self.placement_ is None else self.placement_.to_json()}
         arrays = {"history": self.history_}
         if self.descriptors_ is not None:
             arrays.update(descriptors=self.descriptors_, centre=self.centre_)
@@ -305,4 +333,5 @@ class BeliefRanker(Ranker):
         obj.links_ = {float(d["fraction"]): Link(float(d["fraction"]), tuple(d["metrics"]), tuple(d["beta"]),
                                                  float(d["rho"]), int(d["n_tasks"]), float(d["noise_scale"]))
                       for d in header["links"]}
+        obj.placement_ = None if header.get("placement") is None else ModelPlacement.from_json(header["placement"])
         return obj

@@ -177,5 +177,8 @@ def belief_history(kb: Any, models: list[str]) -> dict[str, Any]:
             kind = probe_kind(metric, f)
             if kind in kinds:
                 scores[kind] = np.asarray(kb.matrix(kind, models=models, tasks=names).values, dtype=float).T
+    records = {m.name: m for m in kb.models()}
+    model_meta = [{"params": getattr(records.get(m), "params", None), "layers": getattr(records.get(m), "layers", None),
+                   "architecture": getattr(records.get(m), "architecture", None)} for m in models]
     return {"models": list(models), "accuracies": A[keep], "descriptors": descriptors, "scores": scores,
-            "tasks": names}
+            "tasks": names, "model_meta": model_meta}

@@ -54,8 +54,11 @@ zoo's mean accuracy on the task (it carries the task's difficulty, shared by eve
 
 so its prior mean is the fitted models' mean, its variance the population's (spread of the models' means plus
 their mean variance), and its covariance with model i is :math:`\frac1M \sum_k \Sigma_{ki}`: an easy task lifts
-it with the others, and only its own measurements can place it above or below them. The joint covariance is that
-of a linear map of y plus independent noise, hence positive semi-definite.
+it with the others, and only its own measurements can place it above or below them. Where history shows that a
+model's size and architecture predict its accuracies (:mod:`zoorank.methods.placement`, Fennec's meta phase), the
+uniform mixture :math:`\frac1M 1` is replaced by mixture weights :math:`a_j` over the fitted models that resemble
+it, and :math:`v_r` by that placement's leave-one-model-out error: :math:`y_{cold,j} = a_j^T y + r_j`. Either way
+the joint covariance is that of a linear map of y plus independent noise, hence positive semi-definite.
 
 **Which models are worth measuring** (:func:`top_chance`). With ``b`` the model ranked ``k``-th by the belief's
 mean, the chance that model ``i`` beats it is, under the belief::
@@ -71,7 +74,7 @@ All of it is closed-form linear algebra in float64 on at most M x M matrices; no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -202,11 +205,13 @@ def fit_prior(accuracies: np.ndarray, models: Sequence[str], *, weights: Sequenc
     return GaussianBelief(tuple(models), mu, (cov + cov.T) / 2.0, tuple(notes))
 
 
-def for_zoo(belief: GaussianBelief, zoo: Sequence[str], var_floor: float = VAR_FLOOR) -> tuple[GaussianBelief,
-                                                                                              list[int]]:
+def for_zoo(belief: GaussianBelief, zoo: Sequence[str], var_floor: float = VAR_FLOOR,
+            placement: Mapping[str, tuple[np.ndarray, float]] | None = None) -> tuple[GaussianBelief, list[int]]:
     """The belief over the models of ``zoo`` (in that order): the marginal of the fitted ones, and every model the
-    belief does not know placed as a cold draw from the population (module doc). Returns the belief and the
-    indices (into ``zoo``) of the cold models."""
+    belief does not know placed as a cold draw from the population (module doc), or, for the cold models named in
+    ``placement`` ({model: (mixture weights over ``belief.models``, residual variance)}, from
+    :class:`zoorank.methods.placement.ModelPlacement`), as that mixture of the fitted models plus its residual.
+    Returns the belief and the indices (into ``zoo``) of the cold models."""
     zoo = list(zoo)
     if len(set(zoo)) != len(zoo):
         raise InputError("the zoo names a model twice")
@@ -219,14 +224,27 @@ def for_zoo(belief: GaussianBelief, zoo: Sequence[str], var_floor: float = VAR_F
     M, C = len(mu), len(cold)
     a = np.full(M, 1.0 / M)  # ybar = a^T y
     v_r = max(float(np.var(mu)) + float(np.mean(np.diag(S))) - float(a @ S @ a), var_floor)
-    # the joint of (y, y_cold) = [I; 1 a^T] y + [0; r]
-    L = np.vstack([np.eye(M), np.tile(a, (C, 1))])
-    mean = np.concatenate([mu, np.full(C, float(mu.mean()))])
+    placement = dict(placement or {})
+    rows, var = [], []
+    for j in cold:  # y_cold_j = a_j^T y + r_j
+        w, v = placement.get(zoo[j], (a, v_r))
+        w = np.asarray(w, dtype=np.float64)
+        if w.shape != (M,) or not np.all(np.isfinite(w)) or (w < 0).any() or not np.isclose(w.sum(), 1.0):
+            raise InputError(f"the placement of {zoo[j]} must be {M} non-negative weights summing to 1")
+        rows.append(w)
+        var.append(max(float(v), var_floor))
+    L = np.vstack([np.eye(M), np.array(rows)])
+    mean = L @ mu
     cov = L @ S @ L.T
-    cov[M:, M:] += v_r * np.eye(C)
+    cov[M:, M:] += np.diag(var)
     pos = {j: M + k for k, j in enumerate(cold)}
     idx = [pos[j] if j in pos else where[m] for j, m in enumerate(zoo)]
+    placed = [zoo[j] for j in cold if zoo[j] in placement]
     note = f"{C} cold model(s) placed as draws from the population of the {M} fitted models"
+    if placed:
+        note = (f"{C} cold model(s): {len(placed)} placed by their size and architecture (Fennec's meta phase) "
+                f"among the {M} fitted models" + (f", {C - len(placed)} as population draws" if C > len(placed)
+                                                  else ""))
     return (GaussianBelief(tuple(zoo), mean[idx], (cov + cov.T)[np.ix_(idx, idx)] / 2.0, (*belief.notes, note)),
             cold)
 

@@ -19,9 +19,11 @@ images passed through zoo models (``image_passes``) and the wall time of every s
 
 **Open zoos.** The zoo may lack models the ranker was fitted on and hold models it has never seen (*cold* models:
 no result in the knowledge base). The prior is :func:`zoorank.methods.posterior.for_zoo`'s: the exact marginal on
-the known models, each cold one a draw from the population of the fitted models. Cold models run first in the probe
-stage (a plan of K models runs them and then the best of the prior), so their place comes from their own
-measurements; the result lists them (``cold``).
+the known models, each cold one a draw from the population of the fitted models, or, when the task source says what
+a cold model is (``model_meta``: parameter count, layers, architecture) and history shows that this predicts, a
+mixture of the fitted models it resembles (:mod:`zoorank.methods.placement`, Fennec's meta phase). Cold models run
+first in the probe stage (a plan of K models runs them and then the best of the prior), so their place comes from
+their own measurements too; the result lists them (``cold``).
 """
 
 from __future__ import annotations
@@ -171,13 +173,15 @@ class BeliefJob:
     """The default rank job (module doc) over the zoo ``models`` (any order; models the fitted ``belief`` ranker
     does not know are cold) with a fitted ``belief`` ranker."""
 
-    def __init__(self, models: Sequence[str], belief: Any, *, plan: Plan = DEFAULT_PLAN, level: float = 0.8):
+    def __init__(self, models: Sequence[str], belief: Any, *, plan: Plan = DEFAULT_PLAN, level: float = 0.8,
+                 place_cold: bool = True):
         self.models = list(models)
         if not self.models:
             raise InputError("the zoo is empty")
         if len(set(self.models)) != len(self.models):
             raise InputError("the zoo names a model twice")
         self.belief, self.plan, self.level = belief, plan, float(level)
+        self.place_cold = bool(place_cold)  # False: cold models are population draws whatever is known of them
 
     def _link_fraction(self, task: TaskSource, notes: list[str]) -> float | None:
         links = self.belief.links_
@@ -193,6 +197,15 @@ class BeliefJob:
         near = min(links, key=lambda g: (abs(g - f), -g))
         notes.append(f"no link fitted for {100 * f:g}% of the probe: {100 * near:g}% is used")
         return near
+
+    def _placement(self, task: TaskSource) -> dict:
+        """The placement of the zoo's cold models from what the task source knows of them (``model_meta``)."""
+        known = set(self.belief.models_)
+        cold = [m for m in self.models if m not in known]
+        meta = getattr(task, "model_meta", None)
+        if not cold or meta is None or not self.place_cold or not hasattr(self.belief, "placement"):
+            return {}
+        return self.belief.placement({m: meta(m) for m in cold})
 
     def run(self, task: TaskSource, *, use_labels: bool = True,
             progress: Callable[[str], None] | None = None) -> BeliefResult:
@@ -210,15 +223,18 @@ class BeliefJob:
         if self.belief.descriptors_ is not None:
             descriptor = summarize_proxy(np.asarray(task.proxy_features()))
             s_prior.encoder_passes = 1
-        prior, cold = for_zoo(self.belief.prior(descriptor), self.models)
+        placement = self._placement(task)
+        prior, cold = for_zoo(self.belief.prior(descriptor), self.models, placement=placement)
         s_prior.seconds = time.perf_counter() - t0
         s_prior.detail = ("population of " if self.belief.bandwidth_ is None or descriptor is None
                           else "similarity-weighted ") + f"{len(self.belief.tasks_)} tasks"
         if cold:
             s_prior.detail += f"; {len(cold)} cold"
+            how = ("placed by their size and architecture among the fitted models (Fennec's meta phase, as far as "
+                   "history shows it predicts)" if placement else "placed as draws from the population of the "
+                   "fitted models")
             notes.append(f"{len(cold)} model(s) have no history (cold: {', '.join(self.models[i] for i in cold)}): "
-                         "placed as draws from the population of the fitted models and run first; after their "
-                         "results are recorded, zoorank fit takes them in")
+                         f"{how} and run first; after their results are recorded, zoorank fit takes them in")
         belief = prior
         s_fine = Stage("probe stage")
         chosen: list[int] = []

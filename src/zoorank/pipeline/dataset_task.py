@@ -65,20 +65,32 @@ class DatasetTask:
             self.on_pass(what, out)
         return out
 
+    def _load(self, model: str) -> Any:
+        from zoorank.zoo.loading import load_model
+
+        if model not in self._loaded_models:
+            self._loaded_models[model] = load_model(self.specs[model], self.device)
+        loaded = self._loaded_models[model]
+        self.loaded[model] = {"params": loaded.num_params, "layers": loaded.num_layers,
+                              "architecture": self.specs[model].ref}
+        return loaded
+
+    def model_meta(self, model: str) -> dict[str, Any]:
+        """What is known of ``model`` without running it on the task (parameter count, layer count, architecture:
+        Fennec's meta features, the placement of a cold model); loads it once (kept for its forward pass)."""
+        if model not in self.specs:
+            raise InputError(f"unknown model {model!r} (not in the zoo)")
+        self._load(model)
+        return dict(self.loaded[model])
+
     def features(self, model: str, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """(features, source logits) of ``model`` on the probe set, or with ``rows`` (indices into the probe set)
         on those probe images only (a forward pass of just those images)."""
-        from zoorank.zoo.loading import load_model
-
         if model not in self.specs:
             raise InputError(f"unknown model {model!r} (not in the zoo)")
         key = model if rows is None else (model, tuple(int(r) for r in rows))
         if key not in self._memo:
-            if model not in self._loaded_models:
-                self._loaded_models[model] = load_model(self.specs[model], self.device)
-            loaded = self._loaded_models[model]
-            self.loaded[model] = {"params": loaded.num_params, "layers": loaded.num_layers,
-                                  "architecture": self.specs[model].ref}
+            loaded = self._load(model)
             idx = self.indices if rows is None else self.indices[np.asarray(rows, dtype=np.int64)]
             identity = self.probe.identity if (self.probe is not None and rows is None) else None
             out = self._extract(loaded, idx, identity, model)

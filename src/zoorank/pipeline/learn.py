@@ -161,15 +161,24 @@ def _checksums(directory: Path, entries) -> dict[str, str]:
 ENCODER_KEY = "encoder"
 
 RANKER_NAMES = ("belief", "fennec", "spider", "metarank")
+#: Training tasks replayed when Model Spider's zoo grows (``zoorank fit --incremental``).
+EXEMPLARS = 32
 
 
 def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = None,
                 metarank: dict | None = None, mixtures: int = 256, progress: Any = None,
-                only: Sequence[str] | None = None) -> Rankers:
+                only: Sequence[str] | None = None, previous: Rankers | None = None,
+                exemplars: int | None = EXEMPLARS) -> Rankers:
     """Fit the belief ranker, Fennec, Model Spider and MetaRank from the knowledge base (module doc); ``fennec`` /
     ``spider`` / ``metarank``: keyword arguments of each ranker; ``mixtures``: Spider's extra training tasks mixed
     from the truth-supervised tasks' class centres; ``only``: fit just these rankers (default all of
-    :data:`RANKER_NAMES`). The zoo is every model of the knowledge base."""
+    :data:`RANKER_NAMES`). The zoo is every model of the knowledge base.
+
+    ``previous``: rankers fitted before on part of this zoo. Their Spider is then grown instead of refitted
+    (Model Spider's incremental zoo, appendix C.4): the tokens of the models it knows stay as they are (their
+    scores do not change) and only the new models' tokens are trained, on the knowledge base's tasks supervised
+    over the enlarged zoo, replaying the ``exemplars`` of them whose supervision of the known models is nearest
+    the mean (:meth:`~zoorank.methods.spider.ModelSpider.add_models`). The closed-form rankers are refitted."""
     wanted = set(RANKER_NAMES if only is None else only)
     if wanted - set(RANKER_NAMES):
         raise InputError(f"unknown ranker(s) {', '.join(sorted(wanted - set(RANKER_NAMES)))}; the rankers are "
@@ -187,7 +196,12 @@ def fit_rankers(kb: Any, *, fennec: dict | None = None, spider: dict | None = No
     if "fennec" in wanted:
         _fit_fennec(kb, models, out, say, fennec)
     if "spider" in wanted:
-        _fit_spider(kb, models, out, say, spider, mixtures)
+        grown = previous is not None and previous.spider is not None and \
+            set(previous.spider.models_) < set(models)
+        if grown:
+            _grow_spider(kb, models, out, say, previous.spider, exemplars)
+        else:
+            _fit_spider(kb, models, out, say, spider, mixtures)
     if "metarank" in wanted:
         _fit_metarank(kb, models, out, say, metarank)
     return out
@@ -202,6 +216,9 @@ def _fit_belief(kb: Any, models: list[str], out: Rankers, say: Any) -> None:
         out.belief = BeliefRanker().fit(**belief_history(kb, models))
         out.info["belief"] = {"tasks": len(out.belief.tasks_), "bandwidth": out.belief.bandwidth_,
                               "links": {f"{f:g}": round(link.rho, 4) for f, link in out.belief.links_.items()},
+                              "cold_placement": "population" if out.belief.placement_ is None
+                              or not out.belief.placement_.informative
+                              else f"size and architecture (bandwidth {out.belief.placement_.bandwidth_:g})",
                               "seconds": time.perf_counter() - t0}
     except InputError as exc:
         out.skipped["belief"] = str(exc)
@@ -244,6 +261,29 @@ def _fit_spider(kb: Any, models: list[str], out: Rankers, say: Any, spider: dict
             out.info["spider"] = {"tasks": len(tasks), "mixtures": len(mixed), "seconds": time.perf_counter() - t0}
         except InputError as exc:
             out.skipped["spider"] = str(exc)
+
+
+def _grow_spider(kb: Any, models: list[str], out: Rankers, say: Any, spider: Any, exemplars: int | None) -> None:
+    import copy
+
+    old = list(spider.models_)
+    new = [m for m in models if m not in set(old)]
+    say(f"Model Spider: {len(new)} new model(s), the {len(old)} others frozen")
+    tasks = spider_tasks(kb, old + new)
+    if not tasks:
+        out.skipped["spider"] = (f"no task of the knowledge base supervises the {len(new)} new model(s) "
+                                 f"({', '.join(new[:3])}) together with the known ones: record their results, or "
+                                 "refit from scratch (zoorank fit without --incremental)")
+        return
+    try:
+        t0 = time.perf_counter()
+        grown = copy.deepcopy(spider).add_models(new, tasks, exemplars=None if exemplars is None
+                                                 else min(int(exemplars), len(tasks)))
+        out.spider = grown.reorder(models)
+        out.info["spider"] = {"tasks": grown.report_["incremental"]["n_tasks"], "added": len(new),
+                              "incremental": True, "seconds": time.perf_counter() - t0}
+    except InputError as exc:
+        out.skipped["spider"] = str(exc)
 
 
 def _fit_metarank(kb: Any, models: list[str], out: Rankers, say: Any, metarank: dict | None) -> None:

@@ -19,10 +19,17 @@ Names: ``pipeline@k3``, ``pipeline@k5`` (in ``all``); ``pipeline:k0`` (coarse on
 zoo in the fine stage), ``pipeline:no-labels@k5`` (label-free parts only: Fennec + the energy score),
 ``pipeline:no-spider@k5``, ``pipeline:no-fennec@k5``, ``pipeline:no-metarank@k5`` (LogME instead of MetaRank's
 pick) as ablations.
+
+The belief job (:class:`BeliefMethod`): ``rank:default`` (``zoorank rank`` with no options), ``rank:coarse`` (no
+forward pass), the plans ``rank:all@25``, ``rank:all@12``, ``rank:top5@{1,2,5,10,20}pct`` (and ``...@f12``), and the
+open zoo ``rank:coarse@cold3`` / ``rank:default@cold3``: 3 models of each fold (:func:`cold_models`) deleted from the
+fold's knowledge base, placed by their size and architecture as the product does, beside
+``...@cold3:population`` (the same cold models as population draws).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -69,6 +76,11 @@ class ContextTask:
         if info.n_classes is None:
             raise MethodSkipped("pipeline: the target has no class count in tasks.csv")
         return int(info.n_classes), int(_n_train(info))
+
+    def model_meta(self, model: str) -> dict[str, Any]:
+        """What the benchmark's zoo says of ``model`` (parameter count, architecture): nothing of any target."""
+        info = self.context.history.zoo[model]
+        return {"params": max(int(info.params), 1), "layers": None, "architecture": info.architecture}
 
     def card(self) -> Any:
         from zoorank.methods.metarank.cards import card_from_task_info
@@ -125,11 +137,13 @@ class _HistoryBench:
         return self._h.truth(task)
 
 
-def fold_rankers(context: TaskContext, only: tuple[str, ...] | None = None, *, centres: bool = False) -> Any:
+def fold_rankers(context: TaskContext, only: tuple[str, ...] | None = None, *, centres: bool = False,
+                 drop: tuple[str, ...] = ()) -> Any:
     """The rankers ``zoorank fit`` fits from a knowledge base of the fold's history (module doc); cached per run
     (provider, zoo and held-out target), and each historical task's knowledge-base rows are computed once per run.
     ``centres``: the knowledge base also keeps every model's class centres on each historical task (what
-    ``zoorank rank --kb`` keeps for the models it ran), from which Spider learns its specific projections."""
+    ``zoorank rank --kb`` keeps for the models it ran), from which Spider learns its specific projections.
+    ``drop``: models deleted from the knowledge base before the fit (they are cold for the rankers)."""
     import tempfile
     from pathlib import Path
 
@@ -140,7 +154,7 @@ def fold_rankers(context: TaskContext, only: tuple[str, ...] | None = None, *, c
 
     provider, hist = context.provider, context.history
     run_key = (id(provider), tuple(hist.models), id(hist._bench))  # rows follow the benchmark's model order
-    key = (*run_key, tuple(hist.tasks), hist.held_out, only, centres)
+    key = (*run_key, tuple(hist.tasks), hist.held_out, only, centres, tuple(drop))
     hit = _FOLDS.get(key)
     if hit is not None and hit[0] is provider:
         return hit[1]
@@ -154,6 +168,8 @@ def fold_rankers(context: TaskContext, only: tuple[str, ...] | None = None, *, c
     metrics = {"metrics": STACK_METRICS} if only == ("belief",) else {"metrics": ()} if only == ("spider",) else {}
     with tempfile.TemporaryDirectory() as tmp, KnowledgeBase(Path(tmp) / "kb.sqlite") as kb:
         fill_kb(kb, view, hist, list(hist.tasks), cache=rows[1], centres=centres, **metrics)
+        for m in drop:
+            kb.delete_model(m)
         rankers = fit_rankers(kb, only=only)
     rankers.info.update(held_out=hist.held_out, history=list(hist.tasks))
     if len(_FOLDS) > 4:
@@ -183,14 +199,28 @@ def rank_in_context(rankers: Any, context: TaskContext, *, budget: int | str, us
     return result, np.asarray(result.scores)[[where[m] for m in context.models]]
 
 
+def cold_models(task: str, models: list[str], n: int) -> tuple[str, ...]:
+    """The ``n`` models an open-zoo variant treats as cold on ``task``: a draw seeded by the target's name (CRC-32),
+    the same on every machine and for every method of a run."""
+    if n <= 0:
+        return ()
+    rng = np.random.default_rng(zlib.crc32(task.encode("utf-8")))
+    pool = sorted(models)
+    return tuple(sorted(pool[i] for i in rng.choice(len(pool), size=min(n, len(pool) - 3), replace=False)))
+
+
 class BeliefMethod:
     """``zoorank rank``'s default job (:class:`zoorank.pipeline.belief_job.BeliefJob`) with the rankers
     ``zoorank fit`` makes of the fold's history: ``rank:default`` runs the default plan, ``rank:coarse`` the prior
-    alone (no forward pass of the zoo)."""
+    alone (no forward pass of the zoo). ``cold``: that many models of the zoo (:func:`cold_models`) are deleted
+    from the fold's knowledge base, so the rankers meet them cold (an open zoo); ``place``: cold models placed by
+    their size and architecture (the product's way) rather than as population draws. The ranking is judged on the
+    whole zoo, cold models included."""
 
-    def __init__(self, name: str, budget: Any = None):
+    def __init__(self, name: str, budget: Any = None, *, cold: int = 0, place: bool = True):
         self.name = name
         self.budget = budget
+        self.cold, self.place = int(cold), bool(place)
         self.last = None
 
     def __repr__(self) -> str:
@@ -201,18 +231,20 @@ class BeliefMethod:
 
         if len(context.history.tasks) < 2:
             raise MethodSkipped(f"{self.name} needs at least 2 other targets to learn from")
-        rankers = context.offline(lambda: fold_rankers(context, only=("belief",)))
+        drop = cold_models(task, list(context.models), self.cold)
+        rankers = context.offline(lambda: fold_rankers(context, only=("belief",), drop=drop))
         if rankers.belief is None:
             raise MethodSkipped(f"{self.name}: zoorank fit could not fit the belief ranker "
                                 f"({rankers.skipped.get('belief', 'not fitted')})")
-        unknown = sorted(set(context.models) ^ set(rankers.models))
+        unknown = sorted(set(context.models) ^ set(rankers.models) ^ set(drop))
         if unknown:
             raise InputError(f"the rankers were fitted on another zoo (models not in both: {', '.join(unknown[:5])})")
-        source = ContextTask(context, rankers.models)
-        plan = self.budget if isinstance(self.budget, Plan) else parse_plan(self.budget, len(rankers.models),
+        zoo = list(rankers.models) + list(drop)
+        source = ContextTask(context, zoo)
+        plan = self.budget if isinstance(self.budget, Plan) else parse_plan(self.budget, len(zoo),
                                                                                  probe_size=len(source.labels()))
-        self.last = BeliefJob(rankers.models, rankers.belief, plan=plan).run(source)
-        where = {m: i for i, m in enumerate(rankers.models)}
+        self.last = BeliefJob(zoo, rankers.belief, plan=plan, place_cold=self.place).run(source)
+        where = {m: i for i, m in enumerate(zoo)}
         return np.asarray(self.last.scores)[[where[m] for m in context.models]]
 
 
@@ -269,6 +301,10 @@ def _belief_variants() -> dict[str, Callable[[], BeliefMethod]]:
         name = f"rank:top5@{pct}pct@f12"
         out[name] = lambda name=name, pct=pct: BeliefMethod(name, budget=Plan(0.125, chance=pct / 100))
     out["rank:all@12"] = lambda: BeliefMethod("rank:all@12", budget=Plan(0.125))
+    for base, budget in (("rank:coarse", 0), ("rank:default", None)):  # open zoos: 3 models the history lacks
+        out[f"{base}@cold3"] = lambda base=base, budget=budget: BeliefMethod(f"{base}@cold3", budget, cold=3)
+        out[f"{base}@cold3:population"] = lambda base=base, budget=budget: BeliefMethod(
+            f"{base}@cold3:population", budget, cold=3, place=False)
     return out
 
 

@@ -496,6 +496,24 @@ class ModelSpider(Ranker):
                                       "seconds": time.perf_counter() - t0}
         return self
 
+    def reorder(self, models: Sequence[str]) -> ModelSpider:
+        """The same ranker with its zoo in the order ``models`` (a permutation of :attr:`models_`): each model's
+        token and specific projection move with it (a model is scored by its own token alone), so every model's
+        score is unchanged. Returns self."""
+        self._check_fitted()
+        models = [str(m) for m in models]
+        if len(set(models)) != len(models) or sorted(models) != sorted(self.models_):
+            raise InputError("spider: reorder needs a permutation of the fitted models")
+        perm = [self.models_.index(m) for m in models]
+        net = self.net_
+        net.model_tokens = nn.Parameter(net.model_tokens.detach()[perm].clone())
+        old = dict(net.specific_proj.items())
+        net.specific_proj = nn.ModuleDict({str(new): old[str(o)] for new, o in enumerate(perm) if str(o) in old})
+        self.feature_dims_ = [self.feature_dims_[o] for o in perm]
+        self.specific_trained_ = {new for new, o in enumerate(perm) if o in self.specific_trained_}
+        self.models_ = models
+        return self
+
     # -- persistence -----------------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
