@@ -99,21 +99,23 @@ def study(root, *, shots: int, trials: int, methods: Sequence[str] = METHODS, ta
     provider = FewShotProvider(ZooBenchProvider(root))
     made = H.make_methods(",".join(methods))  # one set of method objects: their fold fits are shared by the trials
     targets = list(tasks or bench.tasks)
-    rows = []
-    for trial in ["full", *range(trials)]:
-        ck = None if checkpoints is None else H.Checkpoint(f"{checkpoints}.{trial}.partial.jsonl", bench)
-        done = ck.load() if ck else []
-        recs = list(done)
-        for t in targets:
+    trials_ = ["full", *range(trials)]
+    cks = {tr: H.Checkpoint(f"{checkpoints}.{tr}.partial.jsonl", bench) for tr in trials_} if checkpoints else {}
+    done = {tr: (cks[tr].load() if cks else []) for tr in trials_}
+    recs = {tr: list(done[tr]) for tr in trials_}
+    for t in targets:  # every trial of a target in a row: the fold's fitted rankers are reused by all of them
+        for trial in trials_:
             provider.target = None if trial == "full" else t
             provider.rows = None if trial == "full" else few_shot_rows(provider.base.labels(t), shots, trial, t)
-            res = H.run(bench, made, provider, [t], done=[r for r in done if r.task == t],
-                        on_result=ck.add if ck else None,
+            before = [r for r in done[trial] if r.task == t]
+            res = H.run(bench, made, provider, [t], done=before, on_result=cks[trial].add if cks else None,
                         progress=(lambda m, task, trial=trial: progress(f"trial {trial}: {m} on {task}"))
                         if progress else None)
-            recs += [r for r in res if r.task == t and r not in done]
+            recs[trial] += [r for r in res if r.task == t and r not in before]
+    rows = []
+    for trial in trials_:
         for m in methods:
-            got = [r for r in recs if getattr(r, "method", None) == m and hasattr(r, "weighted_tau")]
+            got = [r for r in recs[trial] if getattr(r, "method", None) == m and hasattr(r, "weighted_tau")]
             rows.append({"method": m, "trial": trial, "n": len(got),
                          "weighted_tau": float(np.mean([r.weighted_tau for r in got])) if got else float("nan"),
                          "top1_regret": float(np.mean([r.top1_regret for r in got])) if got else float("nan")})

@@ -31,6 +31,9 @@ class OpenZooTask(ContextTask):
         self.extra = DatasetTask(specs, from_arrays(images, labels, class_names=[str(c) for c in
                                                                                    range(int(labels.max()) + 1)]))
 
+    def model_meta(self, model: str):
+        return self.extra.model_meta(model) if model in self.extra.specs else super().model_meta(model)
+
     def features(self, model: str, rows=None):
         if model in self.extra.specs:
             return self.extra.features(model, rows)

@@ -79,7 +79,9 @@ class ContextTask:
 
     def model_meta(self, model: str) -> dict[str, Any]:
         """What the benchmark's zoo says of ``model`` (parameter count, architecture): nothing of any target."""
-        info = self.context.history.zoo[model]
+        info = self.context.history.zoo.get(model)
+        if info is None:  # not a model of the benchmark: nothing is known of it
+            return {}
         return {"params": max(int(info.params), 1), "layers": None, "architecture": info.architecture}
 
     def card(self) -> Any:
