@@ -133,7 +133,7 @@ def markdown(result: dict, *, command: str) -> str:
         half = 1.96 * sd / np.sqrt(tau.size) if tau.size else float("nan")
         table.append([m, f"{full['weighted_tau']:.3f}", f"{tau.mean():.3f}", f"{sd:.3f}",
                       f"[{tau.mean() - half:.3f}, {tau.mean() + half:.3f}]",
-                      f"{np.mean([r['top1_regret'] for r in few]):.2f}", f"{full['top1_regret']:.2f}"])
+                      f"{100 * np.mean([r['top1_regret'] for r in few]):.1f}", f"{100 * full['top1_regret']:.1f}"])
     k, n = result["shots"], result["trials"]
     lines = [f"## ZooBench few-shot: {k} labelled images per class ({n} random draws per target)", "",
              f"Command: `{command}`  ",
@@ -141,7 +141,7 @@ def markdown(result: dict, *, command: str) -> str:
              f"target's probe cut to {k} images per class, {n} draws, everything learned from the other targets "
              f"as in the standard protocol; {result['targets']} targets, leave-one-target-out).", "",
              markdown_table(["method", "full probe", f"{k}-shot mean", "sd over draws", "95% interval",
-                             f"{k}-shot top-1 regret", "full top-1 regret"], table)]
+                             f"{k}-shot top-1 regret (points)", "full top-1 regret (points)"], table)]
     return "\n".join(lines) + "\n"
 
 

@@ -86,10 +86,10 @@ def test_the_study_tables_carry_every_configuration_and_the_margins():
     assert "member (enc, 37 models)" in md and "left out (enc, 36 models)" in md
     assert "| rank:coarse | 0.730 | 0.630 |" in md and "| rank:coarse | +0.030 | +0.030 |" in md
     result = {"shots": 10, "trials": 2, "targets": 19, "rows": [
-        {"method": "spider", "trial": "full", "weighted_tau": 0.5, "top1_regret": 3.0},
-        {"method": "spider", "trial": 0, "weighted_tau": 0.4, "top1_regret": 4.0},
-        {"method": "spider", "trial": 1, "weighted_tau": 0.2, "top1_regret": 6.0}]}
+        {"method": "spider", "trial": "full", "weighted_tau": 0.5, "top1_regret": 0.03},
+        {"method": "spider", "trial": 0, "weighted_tau": 0.4, "top1_regret": 0.04},
+        {"method": "spider", "trial": 1, "weighted_tau": 0.2, "top1_regret": 0.06}]}
     md = FS.markdown(result, command="python -m benchmarks.few_shot")
     sd = np.std([0.4, 0.2], ddof=1)
     assert f"| spider | 0.500 | 0.300 | {sd:.3f} | [{0.3 - 1.96 * sd / np.sqrt(2):.3f}, " in md
-    assert "| 5.00 | 3.00 |" in md
+    assert "| 5.0 | 3.0 |" in md
