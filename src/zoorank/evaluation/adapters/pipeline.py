@@ -238,7 +238,7 @@ class BeliefMethod:
         if rankers.belief is None:
             raise MethodSkipped(f"{self.name}: zoorank fit could not fit the belief ranker "
                                 f"({rankers.skipped.get('belief', 'not fitted')})")
-        unknown = sorted(set(context.models) ^ set(rankers.models) ^ set(drop))
+        unknown = sorted(set(context.models) ^ (set(rankers.models) | set(drop)))
         if unknown:
             raise InputError(f"the rankers were fitted on another zoo (models not in both: {', '.join(unknown[:5])})")
         zoo = list(rankers.models) + list(drop)
