@@ -155,6 +155,16 @@ def test_missing_entries_are_imputed_and_bad_matrices_refused():
         P.fit_prior(A, MODELS, shrinkage=1.5)
 
 
+def test_a_model_with_no_result_in_history_starts_at_the_population_not_at_zero():
+    rng = np.random.default_rng(0)
+    A = 0.6 + 0.1 * rng.random((6, 5))
+    A[:, 2] = np.nan  # in the zoo, never fine-tuned
+    mean = P.fit_prior(A, list("abcde"), shrinkage=1.0).mean
+    others = np.nanmean(A)
+    assert abs(mean[2] - others) < 0.01  # before the fix it was imputed at 0: ranked last whatever its merit
+    assert mean[2] > 0.5
+
+
 def test_tune_shrinkage_keeps_the_diagonal_on_short_histories_and_is_deterministic():
     A = _history(T=10, M=8, seed=2)
     models = [f"m{i}" for i in range(8)]

@@ -127,12 +127,13 @@ def _weights(n: int, weights: Sequence[float] | np.ndarray | None) -> np.ndarray
 
 
 def _impute(A: np.ndarray, rank: int, iters: int = 50) -> np.ndarray:
-    """Missing entries of ``A`` filled by a rank-``rank`` SVD fixed point (observed entries kept)."""
+    """Missing entries of ``A`` filled by a rank-``rank`` SVD fixed point (observed entries kept), started from each
+    model's mean plus each task's offset; a model with no entry at all starts from the mean of all entries."""
     miss = np.isnan(A)
     if not miss.any():
         return A
-    col = np.nanmean(np.where(miss.all(axis=0, keepdims=True), 0.0, A), axis=0)
-    col = np.where(np.isnan(col), np.nanmean(A), col)
+    never = miss.all(axis=0)  # a model with no result at all starts at the mean of every result (the population)
+    col = np.nanmean(np.where(never[None, :], np.nanmean(A), A), axis=0)
     row = np.nanmean(A - col, axis=1)
     row = np.where(np.isnan(row), 0.0, row)
     X = np.where(miss, col[None, :] + row[:, None], A)
