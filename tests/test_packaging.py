@@ -30,7 +30,7 @@ def test_wheel_holds_the_library_and_no_study(wheel):
         assert any(n.startswith(f"zoorank/{package}") for n in modules), package
     studies = ("end_to_end", "spider_curve", "fine_ceiling", "fennec_published", "fennec_scaling", "metarank_eval",
                "learning_curve", "pareto", "archi2vec_survey", "published", "noise_ceiling", "ship_defaults",
-               "encoder_study", "few_shot")
+               "encoder_study", "few_shot", "live_cost")
     assert not [n for n in modules if Path(n).stem in studies]
     assert not [n for n in names if n.startswith(("benchmarks/", "tests/"))]
     assert "zoorank/methods/metarank/data/metric_cards.yaml" in names

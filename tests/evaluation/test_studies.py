@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks import encoder_study as ES
 from benchmarks import few_shot as FS
+from benchmarks import live_cost as LC
 from zoorank import evaluation as H
 from zoorank import paths
 from zoorank.errors import InputError
@@ -93,3 +94,18 @@ def test_the_study_tables_carry_every_configuration_and_the_margins():
     sd = np.std([0.4, 0.2], ddof=1)
     assert f"| spider | 0.500 | 0.300 | {sd:.3f} | [{0.3 - 1.96 * sd / np.sqrt(2):.3f}, " in md
     assert "| 5.0 | 3.0 |" in md
+
+
+def test_live_cost_shares_sum_the_plan_and_the_reference_part_by_part():
+    per = {m: {"load": 0.1, "forward_part": 0.2, "forward_full": 0.8, "score_full": 0.05,
+               **{f"score_part:{s}": 0.01 for s in LC.STACK}} for m in "abcd"}
+    per["a"]["load"] = 0.5  # the dear one to load
+    rec = {"task": "t", "models": per, "probe": 40, "part": 10, "proxy": 0.3}
+    r = LC.shares(rec, ["a", "b", "c", "d"], 2)
+    ref = 0.5 + 0.3 + 4 * 0.85
+    plan = 0.3 + 0.6 + 2 * (0.2 + 0.03)
+    assert r["reference"] == pytest.approx(ref) and r["plan"] == pytest.approx(plan)
+    assert r["share"] == pytest.approx(plan / ref)
+    assert r["share_free_load"] == pytest.approx((plan - 0.6) / (ref - 0.8))
+    assert r["images"] == 20 and r["reference_images"] == 160
+    assert LC.shares(rec, ["d", "c", "b", "a"], 2)["plan"] == pytest.approx(0.3 + 0.2 + 2 * 0.23)
