@@ -19,9 +19,17 @@ def _zoo(structured: bool, T=10, M=12, seed=0):
 def test_fold_in_pays_on_a_structured_zoo_and_costs_nothing_on_noise():
     models = [f"m{i}" for i in range(12)]
     structured = evaluate(_zoo(True), models, ks=(3,), draws=4, tune_tasks=6)
-    assert structured[3] > 0.1 and structured["sets"] == 10
+    for rule in ("tuned", "averaged"):
+        assert structured[(rule, 3)] > 0.1, rule
+    assert structured["sets"] == 10 and len(structured["weights"]) == 5
     noise = evaluate(_zoo(False), models, ks=(3,), draws=4, tune_tasks=6)
-    assert noise[3] > -0.02
-    body = render({"a": {**structured, "models": 12}}, "cmd", 1.0)
+    for rule in ("tuned", "averaged"):
+        assert noise[(rule, 3)] > -0.02, rule
+    # on noise the diagonal (last) explains the revealed contrasts better than the unshrunk sample covariance
+    assert noise["weights"][-1] > structured["weights"][-1]
+    body = render({"a": {**structured, "models": 12}}, "cmd", 1.0, draws=4)
     assert structured["prior"] == pytest.approx(structured["popularity"])  # no missing entries: popularity
-    assert "| a | 12 x 10 |" in body and "Smallest gain" in body
+    assert "| a | 12 x 10 |" in body and "`averaged`: smallest gain" in body and "over 4 draws" in body
+    only = evaluate(_zoo(True), models, ks=(3,), draws=2, rules=("averaged",))
+    assert only[("averaged", 3)] == pytest.approx(evaluate(_zoo(True), models, ks=(3,), draws=2)[("averaged", 3)])
+    assert only["lambdas"] == [] and ("tuned", 3) not in only

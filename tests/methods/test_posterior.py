@@ -221,3 +221,102 @@ def test_top_chance_is_the_normal_chance_of_beating_the_kth_model():
     assert list(P.top_chance(sure, 1)) == [1.0, 0.0]
     with pytest.raises(InputError, match="positive integer"):
         P.top_chance(belief, 0)
+
+
+def test_log_evidence_is_the_gaussian_marginal_of_the_contrasts():
+    from scipy.stats import multivariate_normal
+
+    prior = P.fit_prior(_history(), MODELS, shrinkage=0.2)
+    vals = np.array([0.71, 0.52, 0.66])
+    idx = (0, 2, 5)
+    ob = P.Observation(idx, vals, 0.05, True)
+    Q = P._contrasts(3)
+    cov = Q @ (prior.cov[np.ix_(idx, idx)] + 0.05 ** 2 * np.eye(3)) @ Q.T
+    want = multivariate_normal(Q @ prior.mean[list(idx)], cov).logpdf(Q @ vals)
+    assert P.log_evidence(prior, [ob]) == pytest.approx(want, rel=1e-10)
+    # a common shift of an offset-free block changes nothing; no observation is 0 for every belief
+    assert P.log_evidence(prior, [P.Observation(idx, vals + 3.0, 0.05, True)]) == pytest.approx(want, rel=1e-10)
+    assert P.log_evidence(prior, []) == 0.0
+
+
+def test_averaged_posterior_weights_by_evidence_and_matches_the_mixture_moments():
+    prior = P.fit_prior(_history(), MODELS, shrinkage=0.2)
+    diag = P.GaussianBelief(prior.models, prior.mean, np.diag(np.diag(prior.cov)))
+    ob = P.accuracy_observation([1, 3], [0.8, 0.4])
+    belief, w = P.averaged_posterior([prior, diag], [ob])
+    le = np.array([P.log_evidence(b, [ob]) for b in (prior, diag)])
+    np.testing.assert_allclose(w, np.exp(le - np.logaddexp.reduce(le)), rtol=1e-12)
+    a, b = P.posterior(prior, [ob]), P.posterior(diag, [ob])
+    np.testing.assert_allclose(belief.mean, w[0] * a.mean + w[1] * b.mean, rtol=1e-12)
+    m = belief.mean
+    want = w[0] * (a.cov + np.outer(a.mean - m, a.mean - m)) + w[1] * (b.cov + np.outer(b.mean - m, b.mean - m))
+    np.testing.assert_allclose(belief.cov, want, rtol=1e-10, atol=1e-14)
+    # one candidate is plain Bayes' rule; nothing observed leaves the (common) prior mean with uniform weights
+    one, w1 = P.averaged_posterior([prior], [ob])
+    np.testing.assert_allclose(one.mean, a.mean)
+    np.testing.assert_allclose(w1, [1.0])
+    none, w0 = P.averaged_posterior([prior, diag], [])
+    np.testing.assert_allclose(w0, [0.5, 0.5])
+    np.testing.assert_allclose(none.mean, prior.mean)
+    with pytest.raises(InputError):
+        P.averaged_posterior([], [ob])
+
+
+def test_fold_in_trusts_the_history_s_correlations_only_where_the_revealed_contrasts_bear_them_out():
+    rng = np.random.default_rng(3)
+    T, M = 12, 10
+    fam = np.arange(M) % 2
+    swing = rng.normal(size=(T, 1)) * 0.1
+    A = 0.6 + np.where(fam == 0, swing, -swing) + 0.005 * rng.normal(size=(T, M))
+    models = [f"m{i}" for i in range(M)]
+    # the target swings like history: family 0 up, family 1 down
+    y = 0.6 + np.where(fam == 0, 0.15, -0.15)
+    seen = [0, 1, 2]
+    ob = P.Observation(tuple(seen), y[seen], 0.01, True, "revealed")
+    belief, w = P.fold_in(A, models, [ob])
+    assert set(w) == set(P.SHRINKAGE_GRID) and sum(w.values()) == pytest.approx(1.0)
+    assert w[1.0] < 0.25 < w[None]  # the diagonal explains less well a gap between families that move together
+    rest = np.arange(3, M)
+    assert np.all(belief.mean[rest][fam[rest] == 0] > belief.mean[rest][fam[rest] == 1].max())
+    # history with no structure: the revealed gap says nothing of the others, most weight stays near the diagonal
+    flat = 0.6 + 0.05 * rng.normal(size=(T, M))
+    _, w2 = P.fold_in(flat, models, [P.Observation(tuple(seen), flat[0, seen], 0.01, True)])
+    assert w2[1.0] + w2[0.95] > w[1.0] + w[0.95]
+
+
+def test_choose_rank_picks_the_imputation_that_ranks_held_out_tasks_best():
+    rng = np.random.default_rng(5)
+    T, M = 14, 12
+    # one strong factor: models of family 1 gain on the tasks where family 0 loses
+    fam = np.arange(M) % 2
+    load = np.where(fam == 0, 1.0, -1.0) * rng.uniform(0.5, 1.5, M)
+    A = 0.6 + 0.1 * rng.normal(size=(T, 1)) * load + 0.003 * rng.normal(size=(T, M))
+    complete = A.copy()
+    assert P.choose_rank(complete) == (P.IMPUTE_RANK, {})  # nothing missing: nothing to choose
+    holes = A.copy()
+    holes[rng.random((T, M)) < 0.25] = np.nan
+    rank, scores = P.choose_rank(holes, max_tasks=None)
+    assert set(scores) == set(P.IMPUTE_RANKS) and scores[rank] == max(scores.values())
+    assert P.choose_rank(holes, max_tasks=None) == (rank, scores)  # deterministic
+    # the chosen rank's held-out score is what a direct leave-one-out of the same completion gives
+    from zoorank.ranking import weighted_tau
+
+    want = []
+    for t in range(T):
+        ok = np.flatnonzero(np.isfinite(holes[t]))
+        want.append(weighted_tau(P._impute(np.delete(holes, t, axis=0), rank).mean(axis=0)[ok], holes[t, ok]))
+    assert scores[rank] == pytest.approx(np.mean(want))
+    assert P.choose_rank(holes[:2]) == (P.IMPUTE_RANK, {})  # too short a history
+
+
+def test_the_belief_ranker_keeps_its_imputation_rank_through_save_and_load(tmp_path):
+    from zoorank.methods.belief import BeliefRanker
+
+    rng = np.random.default_rng(6)
+    A = rng.uniform(0.4, 0.9, (8, 6))
+    A[rng.random(A.shape) < 0.2] = np.nan
+    r = BeliefRanker().fit(MODELS, A)
+    assert r.rank_ == P.choose_rank(A)[0]
+    np.testing.assert_allclose(r.prior().mean, P.fit_prior(A, MODELS, rank=r.rank_).mean)
+    back = BeliefRanker.load(r.save(tmp_path / "b.npz"))
+    assert back.rank_ == r.rank_ and back.rank_scores_ == pytest.approx(r.rank_scores_)

@@ -12,6 +12,8 @@ What :meth:`BeliefRanker.fit` learns from T historical tasks (accuracies ``A`` [
    held-out tasks best (mean Pearson correlation of normal scores, a smooth rank criterion); ``None`` (infinite:
    the population mean, popularity) is in the grid and wins ties, so without a descriptor, or when similarity
    does not predict, the prior is the popularity prior.
+   The knowledge base's holes (a model not measured on every task) are filled at the SVD rank that ranks
+   held-out history tasks best (:func:`~zoorank.methods.posterior.choose_rank`).
 2. **A calibrated link per probe fraction.** For each fraction with the scores of ``metrics`` recorded, the
    normal scores (within task) of those metrics are stacked into one signal :math:`c = \sum_k \beta_k z_k`,
    :math:`\beta` the least-squares fit of the accuracies' normal scores, pooled over the historical tasks; the
@@ -49,9 +51,11 @@ from zoorank.methods._npz import read_npz, write_npz
 from zoorank.methods.base import Ranker, TaskEvidence
 from zoorank.methods.placement import ModelPlacement
 from zoorank.methods.posterior import (
+    IMPUTE_RANK,
     GaussianBelief,
     Observation,
     calibrate_link,
+    choose_rank,
     fit_prior,
     normal_scores,
     posterior,
@@ -139,6 +143,7 @@ class BeliefRanker(Ranker):
         self.models_ = list(models)
         self.tasks_ = list(tasks) if tasks is not None else [f"task{t}" for t in range(A.shape[0])]
         self.history_ = A
+        self.rank_, self.rank_scores_ = choose_rank(A)
         self.centre_ = None
         self.descriptors_ = None
         self.scale_ = 1.0
@@ -179,7 +184,7 @@ class BeliefRanker(Ranker):
                 if ok.sum() < 3:
                     continue
                 w = similarity_weights(D[t, rest], None if h is None else h * self.scale_)
-                mu = fit_prior(A[rest], self.models_, weights=w, shrinkage=1.0).mean
+                mu = fit_prior(A[rest], self.models_, weights=w, shrinkage=1.0, rank=self.rank_).mean
                 taus.append(pearson(normal_scores(mu[ok]), normal_scores(A[t, ok])))
             out[h] = float(np.mean(taus)) if taus else 0.0
         best = max(out, key=lambda h: (round(out[h], 9), h is None, h or 0.0))  # ties: the population, then wider
@@ -219,7 +224,7 @@ class BeliefRanker(Ranker):
             w = None
             if D is not None and self.bandwidth_ is not None:
                 w = similarity_weights(D[t, rest], self.bandwidth_ * self.scale_)
-            prior = fit_prior(A[rest], self.models_, weights=w, shrinkage=self.shrinkage)
+            prior = fit_prior(A[rest], self.models_, weights=w, shrinkage=self.shrinkage, rank=self.rank_)
             ob = score_observation(prior, range(A.shape[1]), link.combine({m: mats[m][t] for m in link.metrics}),
                                    link.rho)
             if ob is not None:
@@ -269,7 +274,8 @@ class BeliefRanker(Ranker):
     def prior(self, descriptor: np.ndarray | None = None) -> GaussianBelief:
         """The belief before any forward pass of the new task."""
         self._check_fitted()
-        return fit_prior(self.history_, self.models_, weights=self.weights(descriptor), shrinkage=self.shrinkage)
+        return fit_prior(self.history_, self.models_, weights=self.weights(descriptor), shrinkage=self.shrinkage,
+                         rank=self.rank_)
 
     def observe(self, belief: GaussianBelief, fraction: float, idx: Sequence[int],
                 scores: Mapping[str, np.ndarray]) -> Observation | None:
@@ -310,6 +316,7 @@ class BeliefRanker(Ranker):
         header = {"format": FORMAT, "params": {**self.get_params(), "bandwidths": list(self.bandwidths),
                                                "metrics": list(self.metrics)},
                   "models": self.models_, "tasks": self.tasks_, "bandwidth": self.bandwidth_, "scale": self.scale_,
+                  "rank": self.rank_, "rank_scores": [[r, v] for r, v in self.rank_scores_.items()],
                   "bandwidth_scores": [[h, v] for h, v in self.bandwidth_scores_.items()],
                   "links": [vars(link) for link in self.links_.values()],
                   "placement": None if self.placement_ is None else self.placement_.to_json()}
@@ -326,6 +333,8 @@ class BeliefRanker(Ranker):
                   shrinkage=params["shrinkage"])
         obj.models_, obj.tasks_ = header["models"], header["tasks"]
         obj.history_ = arrays["history"]
+        obj.rank_ = int(header.get("rank", IMPUTE_RANK))  # rankers saved before the rank was chosen used the default
+        obj.rank_scores_ = {int(r): v for r, v in header.get("rank_scores", [])}
         obj.descriptors_ = arrays.get("descriptors")
         obj.centre_ = arrays.get("centre")
         obj.bandwidth_, obj.scale_ = header["bandwidth"], header["scale"]

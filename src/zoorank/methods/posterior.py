@@ -14,8 +14,9 @@ similarity: :func:`similarity_weights`)::
 
 the sample covariance shrunk towards its diagonal with the analytic intensity of Schäfer & Strimmer (2005, target
 "D"): :math:`\lambda^* = \sum_{i \ne j} \widehat{\mathrm{Var}}(r_{ij}) / \sum_{i \ne j} r_{ij}^2`, clipped to
-[0, 1]. Missing entries are imputed by a rank-``r`` SVD fixed point before the moments are taken. The variances are
-floored at ``var_floor`` (a model that never varied in history still has an unknown accuracy).
+[0, 1]. Missing entries are imputed by a rank-``r`` SVD fixed point before the moments are taken, ``r`` chosen
+by :func:`choose_rank` (leave one history task out: the rank whose completed matrix's mean ranks it best). The
+variances are floored at ``var_floor`` (a model that never varied in history still has an unknown accuracy).
 
 **Observations** (:class:`Observation`). A block of evidence on the models ``idx`` is linear in :math:`y`::
 
@@ -60,6 +61,16 @@ uniform mixture :math:`\frac1M 1` is replaced by mixture weights :math:`a_j` ove
 it, and :math:`v_r` by that placement's leave-one-model-out error: :math:`y_{cold,j} = a_j^T y + r_j`. Either way
 the joint covariance is that of a linear map of y plus independent noise, hence positive semi-definite.
 
+**Which covariance** (:func:`log_evidence`, :func:`averaged_posterior`, :func:`fold_in`). How far evidence on
+some models moves the others depends on the shrinkage :math:`\lambda`. Rather than one value, every
+:math:`\lambda_j` of a grid (the diagonal, which moves nothing, included) is a candidate prior, equally likely a
+priori, weighted after the observations by their marginal likelihood (Bayesian model averaging)::
+
+    w_j ∝ N(u; H mu, H Sigma_j H^T + R)
+    m = sum_j w_j m_j,   P = sum_j w_j (P_j + (m_j - m)(m_j - m)^T)
+
+so the history's correlations are trusted as far as the target's own measurements bear them out.
+
 **Which models are worth measuring** (:func:`top_chance`). With ``b`` the model ranked ``k``-th by the belief's
 mean, the chance that model ``i`` beats it is, under the belief::
 
@@ -84,12 +95,15 @@ from scipy.stats import rankdata
 from zoorank.errors import InputError
 from zoorank.ranking import best_first, snap_ties
 
-__all__ = ["GaussianBelief", "Observation", "accuracy_observation", "calibrate_link", "expected_spread",
-           "fit_prior", "for_zoo", "normal_scores", "posterior", "score_observation", "similarity_weights",
-           "top_chance", "tune_shrinkage"]
+__all__ = ["GaussianBelief", "Observation", "accuracy_observation", "averaged_posterior", "calibrate_link",
+           "choose_rank", "expected_spread", "fit_prior", "fold_in", "for_zoo", "log_evidence", "normal_scores",
+           "posterior", "score_observation", "similarity_weights", "top_chance", "tune_shrinkage"]
 
 #: Smallest prior variance of a model's accuracy (accuracy units^2: a standard deviation of 0.5 points).
 VAR_FLOOR = 0.005 ** 2
+#: The rank of the SVD that fills missing entries unless :func:`choose_rank` picks another of :data:`IMPUTE_RANKS`.
+IMPUTE_RANK = 4
+IMPUTE_RANKS: tuple[int, ...] = (1, 2, 4, 8)
 
 
 @dataclass(frozen=True)
@@ -168,8 +182,41 @@ def _shrinkage(Z: np.ndarray, w: np.ndarray) -> float:
     return 1.0 if den <= 0 else float(np.clip(num / den, 0.0, 1.0))
 
 
+def choose_rank(accuracies: np.ndarray, *, ranks: Sequence[int] = IMPUTE_RANKS, max_tasks: int | None = 10,
+                seed: int = 0) -> tuple[int, dict[int, float]]:
+    """The rank of the imputation of missing entries under which the prior's mean ranks held-out history best:
+    leave each history task out (at most ``max_tasks`` of them, a seeded choice), impute the rest at each rank of
+    ``ranks`` and take the weighted tau of the mean of the completed matrix against the held-out task's measured
+    entries. Returns (the rank with the highest mean, ties to :data:`IMPUTE_RANK` and then the smaller rank,
+    {rank: mean weighted tau}); (:data:`IMPUTE_RANK`, {}) when nothing is missing or fewer than 3 tasks remain (the
+    rank then changes nothing, or nothing can be learned). The choice matters where a model was measured on few
+    tasks: too low a rank ignores which tasks those were, too high a rank fits noise into the hole."""
+    from zoorank.ranking import weighted_tau
+
+    A = np.asarray(accuracies, dtype=np.float64)
+    if not np.isnan(A).any() or A.shape[0] < 3:
+        return IMPUTE_RANK, {}
+    held = np.arange(A.shape[0])
+    if max_tasks is not None and max_tasks < held.size:
+        held = np.sort(np.random.default_rng([seed, A.shape[0]]).choice(held, max_tasks, replace=False))
+    per: dict[int, list[float]] = {int(r): [] for r in ranks}
+    for t in held:
+        y = A[t]
+        ok = np.flatnonzero(np.isfinite(y))
+        rest = np.delete(A, t, axis=0)
+        if ok.size < 3 or np.isnan(rest).all(axis=0).all():
+            continue
+        for r in per:
+            per[r].append(weighted_tau(_impute(rest, r).mean(axis=0)[ok], y[ok]))
+    means = {r: float(np.mean(v)) for r, v in per.items() if v}
+    if not means:
+        return IMPUTE_RANK, {}
+    best = max(means, key=lambda r: (round(means[r], 9), r == IMPUTE_RANK, -r))
+    return best, means
+
+
 def fit_prior(accuracies: np.ndarray, models: Sequence[str], *, weights: Sequence[float] | None = None,
-              shrinkage: float | None = None, rank: int = 4, var_floor: float = VAR_FLOOR) -> GaussianBelief:
+              shrinkage: float | None = None, rank: int = IMPUTE_RANK, var_floor: float = VAR_FLOOR) -> GaussianBelief:
     """The prior over a new task's accuracies from the history matrix ``accuracies`` [T, M] (NaN = missing;
     module doc): weighted mean, sample covariance shrunk towards its diagonal with intensity ``shrinkage`` in
     [0, 1] (None: Schäfer-Strimmer's analytic value; 1: a diagonal covariance, so that evidence on some models
@@ -369,8 +416,10 @@ def calibrate_link(scores: np.ndarray, truths: np.ndarray, *, min_models: int = 
     return float(np.tanh(np.average(zs, weights=ws))), len(zs)
 
 
-def posterior(belief: GaussianBelief, observations: Sequence[Observation | None]) -> GaussianBelief:
-    """Bayes' rule for the stacked observations (module doc); None entries are skipped."""
+def _stack(belief: GaussianBelief, observations: Sequence[Observation | None]
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]] | None:
+    """The observations as one linear block ``u = H y + eps``, ``eps ~ N(0, diag(Rn))`` (offset blocks projected
+    on their contrasts): (H, u, Rn, labels), or None when nothing informs."""
     M = len(belief.models)
     rows, values, noise = [], [], []
     used = []
@@ -393,10 +442,52 @@ def posterior(belief: GaussianBelief, observations: Sequence[Observation | None]
         noise.append(np.full(len(u), ob.noise ** 2))
         used.append(ob.label or "observation")
     if not rows:
+        return None
+    return np.vstack(rows), np.concatenate(values), np.concatenate(noise), used
+
+
+def log_evidence(belief: GaussianBelief, observations: Sequence[Observation | None]) -> float:
+    """The log marginal likelihood of the observations under ``belief``: with the stacked block
+    ``u = H y + eps`` (offset blocks by their contrasts), ``log N(u; H mu, H Sigma H^T + R)``; 0.0 when nothing
+    informs (every belief explains nothing equally well)."""
+    block = _stack(belief, observations)
+    if block is None:
+        return 0.0
+    H, u, Rn, _ = block
+    G = H @ belief.cov @ H.T + np.diag(Rn)
+    L = np.linalg.cholesky((G + G.T) / 2.0)
+    r = np.linalg.solve(L, u - H @ belief.mean)
+    return float(-0.5 * (r @ r) - np.sum(np.log(np.diag(L))) - 0.5 * len(u) * np.log(2.0 * np.pi))
+
+
+def averaged_posterior(beliefs: Sequence[GaussianBelief], observations: Sequence[Observation | None]
+                       ) -> tuple[GaussianBelief, np.ndarray]:
+    """Bayesian model averaging over candidate priors (e.g. the covariance shrinkages of :data:`SHRINKAGE_GRID`),
+    equally likely before the observations: ``w_j ∝ exp(log_evidence(prior_j, obs))``, the posterior the mixture
+    ``sum_j w_j N(m_j, P_j)`` summarised by its moments (mean ``sum_j w_j m_j``, covariance
+    ``sum_j w_j (P_j + (m_j - m)(m_j - m)^T)``). Returns (that belief, w). With no observation the weights are
+    uniform and the mean is the priors' mean (one prior: itself)."""
+    if not beliefs:
+        raise InputError("averaged_posterior needs at least one belief")
+    models = beliefs[0].models
+    if any(b.models != models for b in beliefs):
+        raise InputError("averaged_posterior: the beliefs must be over the same models")
+    logev = np.array([log_evidence(b, observations) for b in beliefs])
+    w = np.exp(logev - logev.max())
+    w /= w.sum()
+    posts = [posterior(b, observations) for b in beliefs]
+    mean = sum(wj * p.mean for wj, p in zip(w, posts, strict=True))
+    cov = sum(wj * (p.cov + np.outer(p.mean - mean, p.mean - mean)) for wj, p in zip(w, posts, strict=True))
+    notes = (*posts[0].notes, "averaged over " + ", ".join(f"{wj:.2f}" for wj in w) + " by evidence")
+    return GaussianBelief(models, np.asarray(mean), (cov + cov.T) / 2.0, notes), w
+
+
+def posterior(belief: GaussianBelief, observations: Sequence[Observation | None]) -> GaussianBelief:
+    """Bayes' rule for the stacked observations (module doc); None entries are skipped."""
+    block = _stack(belief, observations)
+    if block is None:
         return belief
-    H = np.vstack(rows)
-    u = np.concatenate(values)
-    Rn = np.concatenate(noise)
+    H, u, Rn, used = block
     Sigma = belief.cov
     SH = Sigma @ H.T
     G = H @ SH + np.diag(Rn)
@@ -425,13 +516,14 @@ SHRINKAGE_GRID: tuple[float | None, ...] = (None, 0.5, 0.8, 0.95, 1.0)
 
 def tune_shrinkage(accuracies: np.ndarray, models: Sequence[str], *, k: int = 3, draws: int = 5, seed: int = 0,
                    grid: Sequence[float | None] = SHRINKAGE_GRID, noise: float = 0.01,
-                   max_tasks: int | None = None) -> tuple[float | None, dict]:
+                   max_tasks: int | None = None, rank: int = IMPUTE_RANK) -> tuple[float | None, dict]:
     """The shrinkage under which conditioning on ``k`` revealed accuracies (offset-free: their contrasts) best
     improves the ranking of a task's other models, as far as the history itself shows: leave each history task
-    out, fit the prior on the rest at each intensity of ``grid``, reveal ``k`` random entries (``draws`` times,
-    seeded by ``(seed, task, draw)``) and measure the weighted tau of the posterior mean on the remaining models
-    minus that of the prior. Returns (the intensity whose gain has the largest lower bound, mean minus one standard
-    error, ties to the larger intensity, {intensity: that bound}); 1.0 when the history has fewer than 3 tasks.
+    out, fit the prior on the rest (missing entries imputed at ``rank``) at each intensity of ``grid``, reveal
+    ``k`` random entries (``draws`` times, seeded by ``(seed, task, draw)``) and measure the weighted tau of the
+    posterior mean on the remaining models minus that of the prior. Returns (the intensity whose gain has the
+    largest lower bound, mean minus one standard error, ties to the larger intensity, {intensity: that bound});
+    1.0 when the history has fewer than 3 tasks.
     ``max_tasks``: leave out only that many history tasks (a seeded choice; large zoos).
     The diagonal's gain is exactly 0, so an intensity is chosen only when the history shows it helps.)"""
     from zoorank.ranking import weighted_tau
@@ -448,9 +540,9 @@ def tune_shrinkage(accuracies: np.ndarray, models: Sequence[str], *, k: int = 3,
         ok = np.flatnonzero(np.isfinite(y))
         if ok.size - k < 3:
             continue
-        rest = _impute(np.delete(A, t, axis=0), 4)  # once per held-out task: the same for every intensity
+        rest = _impute(np.delete(A, t, axis=0), rank)  # once per held-out task: the same for every intensity
         for lam in grid:
-            prior = fit_prior(rest, models, shrinkage=lam)
+            prior = fit_prior(rest, models, shrinkage=lam, rank=rank)
             for d in range(draws):
                 rng = np.random.default_rng([seed, t, d])
                 seen = rng.choice(ok, k, replace=False)
@@ -463,3 +555,16 @@ def tune_shrinkage(accuracies: np.ndarray, models: Sequence[str], *, k: int = 3,
              for lam, g in per.items()}
     order = sorted(gains, key=lambda lam: (round(gains[lam], 9), 1.0 if lam is None else float(lam) + 1.0))
     return order[-1], gains
+
+
+def fold_in(accuracies: np.ndarray, models: Sequence[str], observations: Sequence[Observation | None], *,
+            grid: Sequence[float | None] = SHRINKAGE_GRID, weights: Sequence[float] | None = None,
+            rank: int = IMPUTE_RANK) -> tuple[GaussianBelief, dict]:
+    """What the history ``accuracies`` [T, M] and the target's ``observations`` (e.g. revealed accuracies,
+    offset-free) say of the target: the prior of :func:`fit_prior` at each covariance shrinkage of ``grid``,
+    averaged by the evidence of the observations (:func:`averaged_posterior`). The diagonal (1.0) is one of the
+    candidates: where the observed models' contrasts are better explained without the history's correlations, it
+    takes the weight and the other models stay near the prior. Returns (the belief, {shrinkage: weight})."""
+    priors = [fit_prior(accuracies, models, weights=weights, shrinkage=lam, rank=rank) for lam in grid]
+    belief, w = averaged_posterior(priors, observations)
+    return belief, dict(zip(grid, map(float, w), strict=True))
