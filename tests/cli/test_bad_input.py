@@ -31,6 +31,7 @@ def folder(tmp_path, monkeypatch):
     (tmp_path / "a.json").write_text(json.dumps([record]))
     (tmp_path / "b.json").write_text(json.dumps([{**record, "task": "u"}]))
     (tmp_path / "broken.yaml").write_text("models:\n  - timm:resnet18\n   bad: [\n")
+    (tmp_path / "known.csv").write_text("name,acc\nresnet18,0.8\n")
     (tmp_path / "broken.json").write_text('{"models": [\n  "timm:resnet18",\n]}\n')
     (tmp_path / "garbage.npy").write_bytes(np.random.default_rng(2).integers(0, 256, 300, dtype=np.uint8).tobytes())
     custom = tmp_path / "custom-hf"  # a Hugging Face model directory whose config asks for its own code
@@ -68,6 +69,13 @@ MATRIX = [
      "'20000img' or seconds such as '30s', got 'abc'"),
     ("negative budget", ["rank", "--zoo", "zoo.yaml", "--data", "data", "--budget", "-1"],
      "Invalid value for '--budget'"),
+    ("known accuracy not a pair", ["rank", "--zoo", "zoo.yaml", "--data", "data", "--known", "resnet18"],
+     "Invalid value for '--known': 'resnet18' is not model=accuracy (e.g. resnet18=0.87), nor is 'resnet18' a CSV"),
+    ("known accuracy not a number", ["rank", "--zoo", "zoo.yaml", "--data", "data", "--known", "a=0.8,b=high"],
+     "Invalid value for '--known': the accuracy of 'b', 'high', is not a number"),
+    ("known accuracies in a CSV without the columns", ["rank", "--zoo", "zoo.yaml", "--data", "data", "--known",
+                                                       "known.csv"],
+     "known.csv: a CSV file needs the columns model and accuracy (it has name, acc)"),
     ("probe of 0 images", ["rank", "--zoo", "zoo.yaml", "--data", "data", "--probe", "0"],
      "Invalid value for '--probe': 0 is not in the range x>=1"),
     ("negative probe", ["score", "--zoo", "zoo.yaml", "--data", "data", "--probe", "-5"],

@@ -85,6 +85,31 @@ def test_fit_from_the_knowledge_base_then_rank_with_a_budget(setup, monkeypatch)
                        "--json").output)  # the default: every model, on a quarter of the probe where a link says
     assert auto["forward_passes"] == len(models)
     assert any("no link fitted for 25%" in n for n in auto["notes"])  # this knowledge base holds full probes only
+    # the user already fine-tuned two models on this dataset: they are not run, keep their accuracy, and inform
+    (root / "known.csv").write_text("model,accuracy\nresnet18,0.91\nconvnext_atto,0.42\n")
+    for given in ("resnet18=0.91, convnext_atto=0.42", root / "known.csv"):
+        told = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers, "--known",
+                   given, "--json", "--report", root / "known.html")
+        assert told.exit_code == 0, told.output
+        res = payload(told.output)
+        assert res["known_accuracies"] == {"resnet18": 0.91, "convnext_atto": 0.42}
+        rows = {r["model"]: r for r in res["ranking"]}
+        assert rows["resnet18"]["probe_images"] == 0 == rows["convnext_atto"]["probe_images"]
+        # near the given values (3 tasks of history make a stiff covariance: the probe's evidence pulls a little)
+        assert abs(rows["resnet18"]["score"] - 0.91) < 0.05 and abs(rows["convnext_atto"]["score"] - 0.42) < 0.05
+        width = {m: r["high"] - r["low"] for m, r in rows.items()}
+        assert max(width["resnet18"], width["convnext_atto"]) < min(w for m, w in width.items()
+                                                                     if m not in ("resnet18", "convnext_atto"))
+        assert res["forward_passes"] == len(models) - 2 and "(known)" in (root / "known.html").read_text()
+    typo = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers, "--known",
+               "resnet19=0.9")
+    assert typo.exit_code == 2 and "'resnet19': not a model of the zoo" in " ".join(typo.output.split())
+    pct = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers, "--known",
+              "resnet18=91")
+    assert pct.exit_code == 2 and "(0.87, not 87)" in " ".join(pct.output.split())
+    legacy_known = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers,
+                       "--pipeline", "--known", "resnet18=0.9")
+    assert legacy_known.exit_code == 2 and "leave out --pipeline" in " ".join(legacy_known.output.split())
     # the knowledge base kept each ranked model's class centres: Spider re-ranks the top K with specific tokens
     legacy = run("rank", "--zoo", zoo, "--data", folders["new"], "--cache", cache, "--rankers", rankers,
                  "--pipeline", "--budget", 2, "--json")

@@ -219,3 +219,31 @@ def test_a_chance_plan_runs_the_cold_models_and_those_that_may_reach_the_top():
     for bad in (dict(fraction=0.0), dict(fraction=0.5, chance=1.0), dict(fraction=0.5, top=0)):
         with pytest.raises(InputError):
             Plan(**bad)
+
+
+def test_known_accuracies_are_not_run_keep_their_value_and_move_the_models_that_covary():
+    rng = np.random.default_rng(4)
+    fam = np.arange(M) % 2
+    swing = rng.normal(size=(12, 1)) * 0.1
+    acc = 0.6 + np.where(fam == 0, swing, -swing) + 0.01 * rng.normal(size=(12, M))
+    scores = {probe_kind(m, 0.25): _scores_like(acc, 0.1, i) for i, m in enumerate(("reg_hscore", "etran", "parc"))}
+    r = BeliefRanker(shrinkage=0.0).fit(MODELS, acc, scores=scores)
+    quality = np.linspace(0.0, 3.0, M)[::-1]
+    task = _Task(quality)
+    told = {MODELS[0]: 0.75, MODELS[1]: 0.45}  # family 0 up, family 1 down on this task
+    result = BeliefJob(MODELS, r, plan=Plan(0.25, 0)).run(task, known=told)  # the prior and the known only
+    assert task.passes == [] and result.known == {0: 0.75, 1: 0.45}
+    assert abs(result.scores[0] - 0.75) < 0.01 and abs(result.scores[1] - 0.45) < 0.01
+    prior = r.prior().mean
+    up, down = fam[2:] == 0, fam[2:] == 1
+    assert np.all((result.scores[2:] - prior[2:])[up] > 0) and np.all((result.scores[2:] - prior[2:])[down] < 0)
+    run = BeliefJob(MODELS, r).run(_Task(quality), known=told)  # every other model runs, the known do not
+    assert set(run.probe_images) == set(range(2, M))
+    rows = {row["model"]: row for row in run.rows()}
+    assert rows[MODELS[0]]["known"] == 0.75 and rows[MODELS[2]]["known"] is None
+    assert run.to_dict()["known_accuracies"] == told
+    assert any("2 known accuracies" in n for n in run.notes)
+    for bad, what in (({"nope": 0.5}, "not a model of the zoo"), ({MODELS[0]: 87}, "0.87, not 87"),
+                      ({MODELS[0]: "high"}, "not a number")):
+        with pytest.raises(InputError, match=what):
+            BeliefJob(MODELS, r).run(_Task(quality), known=bad)

@@ -22,6 +22,39 @@ def _budget_option(_ctx, param, value):
     return value
 
 
+def _known_option(_ctx, param, value):
+    """``--known``: {model: accuracy} from a CSV file with ``model`` and ``accuracy`` columns, or from
+    ``model=accuracy`` pairs separated by commas; the values are checked against the zoo later."""
+    if value is None:
+        return None
+    pairs: list[tuple[str, str]] = []
+    if Path(value).is_file():
+        import csv
+
+        with open(value, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or not {"model", "accuracy"} <= set(reader.fieldnames):
+                raise click.BadParameter(f"{value}: a CSV file needs the columns model and accuracy "
+                                         f"(it has {', '.join(reader.fieldnames or []) or 'none'})", param=param)
+            pairs = [(row["model"], row["accuracy"]) for row in reader]
+    else:
+        for item in filter(None, (x.strip() for x in value.split(","))):
+            name, sep, acc = item.rpartition("=")
+            if not sep or not name:
+                raise click.BadParameter(f"{item!r} is not model=accuracy (e.g. resnet18=0.87), nor is "
+                                         f"{value!r} a CSV file", param=param)
+            pairs.append((name.strip(), acc.strip()))
+    out: dict[str, float] = {}
+    for name, acc in pairs:
+        try:
+            out[name] = float(acc)
+        except ValueError:
+            raise click.BadParameter(f"the accuracy of {name!r}, {acc!r}, is not a number", param=param) from None
+    if not out:
+        raise click.BadParameter("no model=accuracy pair given", param=param)
+    return out
+
+
 @click.command()
 @click.option("--kb", "kb_path", default=None, metavar="PATH|URL", help="Knowledge base (default: zoorank's).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -77,6 +110,9 @@ def fit(kb_path, out_dir, incremental, exemplars, as_json) -> None:
                    "chance of the top 5, and every model with no history), a number of "
                    "models on the whole probe (0: no forward pass), 'all', image-passes ('20000img'), or seconds of "
                    "the probe stage ('30s': the best models of the prior first, until the time is up).")
+@click.option("--known", default=None, callback=_known_option, metavar="CSV|MODEL=ACC[,...]",
+              help="Fine-tuned accuracies already measured on this dataset (fractions in [0, 1]): a CSV file with "
+                   "columns model,accuracy or model=accuracy pairs. They are not run and inform the others.")
 @click.option("--no-labels", is_flag=True, help="Use only the label-free parts (Fennec, the energy score).")
 @click.option("--pipeline", "use_pipeline", is_flag=True,
               help="Run the learned pipeline instead of the belief job: Fennec + Model Spider's coarse ranking, "
@@ -100,8 +136,8 @@ def fit(kb_path, out_dir, incremental, exemplars, as_json) -> None:
               help="Record the task and what was measured on it in this knowledge base (for zoorank fit).")
 @click.option("--task", "task_name", default=None, help="Task name in the knowledge base (default: the dataset's).")
 @click.option("--json", "as_json", is_flag=True)
-def rank(zoo_file, data_path, target_columns, budget, no_labels, use_pipeline, rankers_dir, description, encoder_ref,
-         probe_size, seed, cache_dir, device, report_path, kb_path, task_name, as_json) -> None:
+def rank(zoo_file, data_path, target_columns, budget, known, no_labels, use_pipeline, rankers_dir, description,
+         encoder_ref, probe_size, seed, cache_dir, device, report_path, kb_path, task_name, as_json) -> None:
     """Rank a zoo for a dataset. With fitted rankers: the belief ranker's prior from the knowledge base, sharpened by
     the models the budget runs (cold models, with no history, first), each model with its interval; rankers fitted
     before the belief ranker run the older pipeline (coarse ranking, MetaRank's metric on the top K). Without:
@@ -119,6 +155,8 @@ def rank(zoo_file, data_path, target_columns, budget, no_labels, use_pipeline, r
     specs = read_zoo(zoo_file)
     ds = open_target_data(data_path, target_columns)
     p = probe(ds, n_max=probe_size, seed=seed) if probe_size and len(ds) > probe_size else None
+    if ds.is_regression and known:
+        raise click.BadParameter("not available with regression targets (--targets)", param_hint="--known")
     if ds.is_regression:
         _rank_regression(specs, ds, p, budget=budget, no_labels=no_labels, report_path=report_path,
                          cache_dir=cache_dir, device=device, kb_path=kb_path, task_name=task_name, as_json=as_json)
@@ -151,6 +189,9 @@ def rank(zoo_file, data_path, target_columns, budget, no_labels, use_pipeline, r
         plan = parse_plan(budget, len(models), probe_size=len(task.indices))
         pipe = BeliefJob(models, rankers.belief, plan=plan)
         what = plan.describe(len(models))
+    elif known:
+        raise click.BadParameter("known accuracies enter the belief ranker's job: fit it with zoorank fit"
+                                 + (" and leave out --pipeline" if use_pipeline else ""), param_hint="--known")
     else:
         try:
             pipe = Pipeline(models, fennec=rankers.fennec, spider=rankers.spider, metarank=rankers.metarank,
@@ -160,7 +201,14 @@ def rank(zoo_file, data_path, target_columns, budget, no_labels, use_pipeline, r
                                      param_hint="--budget") from None
         what = f"budget {pipe.budget}"
     err_console.print(f"{dataset_line(ds)}; {len(models)} models; {what}")
-    result = pipe.run(task, use_labels=not no_labels, progress=lambda msg: err_console.print(f"{msg} ..."))
+    extra = {"known": known} if known else {}  # only the belief job takes known accuracies
+    try:
+        result = pipe.run(task, use_labels=not no_labels, progress=lambda msg: err_console.print(f"{msg} ..."),
+                          **extra)
+    except InputError as exc:
+        if known and str(exc).startswith("known accuracy"):
+            raise click.BadParameter(str(exc), param_hint="--known") from None
+        raise
     if kb_path is not None:
         _record(kb_path, task_name or ds.name, result, task, ds, use_labels=not no_labels)
     if report_path:
@@ -235,7 +283,8 @@ def show_result(result, truth=None) -> None:
     rows = []
     for r in result.rows():
         i = result.models.index(r["model"])
-        row = [str(r["rank"]), r["model"] + (" *" if i in result.top else "") + (" (cold)" if r.get("cold") else ""),
+        row = [str(r["rank"]), r["model"] + (" *" if i in result.top else "") + (" (cold)" if r.get("cold") else "")
+               + (" (known)" if r.get("known") is not None else ""),
                fmt(r["score"], 3),
                *([f"{fmt(r['low'], 3)} - {fmt(r['high'], 3)}"] if intervals else []),
                *[fmt(r[f"coarse:{k}"], 3) for k in result.coarse],

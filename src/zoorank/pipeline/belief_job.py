@@ -14,13 +14,20 @@ probe set, and Bayes' rule (:mod:`zoorank.methods.posterior`, :mod:`zoorank.meth
 3. **posterior** — the stage's scores enter the belief through the calibrated link; the ranking is the
    posterior mean, each model with its central interval (``level``, default 80 %).
 
-Without labels, or with a plan of 0 models, the ranking is the prior. The cost of the job is counted as the
-images passed through zoo models (``image_passes``) and the wall time of every stage.
+**Known accuracies** (``known``: {model: fine-tuned accuracy on this task}, what the user has already measured)
+enter the same belief as an observation of those models (:func:`zoorank.methods.posterior.accuracy_observation`,
+one fine-tuning run's noise :data:`KNOWN_NOISE`): they move the others as far as the prior's covariance says they
+covary, the probe stage does not run them, and their posterior stays near the measured value, with the narrowest
+intervals of the zoo (it moves from it only as far as the other evidence, through the covariance, outweighs the
+noise).
 
-**Open zoos.** The zoo may lack models the ranker was fitted on and hold models it has never seen (*cold* models:
-no result in the knowledge base). The prior is :func:`zoorank.methods.posterior.for_zoo`'s: the exact marginal on
-the known models, each cold one a draw from the population of the fitted models, or, when the task source says what
-a cold model is (``model_meta``: parameter count, layers, architecture) and history shows that this predicts, a
+Without labels, or with a plan of 0 models, the ranking is the prior (with the known accuracies, if any). The cost
+of the job is counted as the images passed through zoo models (``image_passes``) and the wall time of every stage.
+
+**Open zoos.** The zoo may lack models the ranker was fitted on and hold models it has never seen (*cold* models: no
+result in the knowledge base). The prior is :func:`zoorank.methods.posterior.for_zoo`'s: the exact marginal on the
+known models, each cold one a draw from the population of the fitted models, or, when the task source says what a
+cold model is (``model_meta``: parameter count, layers, architecture) and history shows that this predicts, a
 mixture of the fitted models it resembles (:mod:`zoorank.methods.placement`, Fennec's meta phase). Cold models run
 first in the probe stage (a plan of K models runs them and then the best of the prior), so their place comes from
 their own measurements too; the result lists them (``cold``).
@@ -30,7 +37,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,7 +48,10 @@ from zoorank.data import accepts_rows
 from zoorank.errors import InputError
 from zoorank.pipeline.core import PipelineResult, Stage, TaskSource
 
-__all__ = ["DEFAULT_PLAN", "BeliefJob", "BeliefResult", "Plan", "parse_plan"]
+__all__ = ["DEFAULT_PLAN", "KNOWN_NOISE", "BeliefJob", "BeliefResult", "Plan", "parse_plan"]
+
+#: The standard deviation of one fine-tuning run's accuracy that a known accuracy is taken to carry (a point).
+KNOWN_NOISE = 0.01
 
 
 @dataclass(frozen=True)
@@ -75,13 +85,15 @@ class Plan:
             f"the models with a prior chance >= {100 * self.chance:g}% of the top {self.top}")
         return f"{who} on {100 * self.fraction:g}% of the probe{limit}"
 
-    def pick(self, prior: Any, cold: Sequence[int]) -> list[int]:
-        """The models to run, in running order: the cold ones, then the prior's best first (module doc)."""
+    def pick(self, prior: Any, cold: Sequence[int], exclude: Sequence[int] = ()) -> list[int]:
+        """The models to run, in running order: the cold ones, then the prior's best first (module doc); the
+        models of ``exclude`` (their accuracy is known) are never run."""
         from zoorank.methods.posterior import top_chance
 
         n_zoo = len(prior.mean)
-        n = n_zoo if self.n_models is None else min(self.n_models, n_zoo)
-        order = list(cold) + [i for i in prior.order() if i not in cold]
+        skip = set(exclude)
+        n = n_zoo - len(skip) if self.n_models is None else min(self.n_models, n_zoo - len(skip))
+        order = [i for i in cold if i not in skip] + [i for i in prior.order() if i not in cold and i not in skip]
         if self.chance is not None:
             chance = top_chance(prior, min(self.top, n_zoo))
             keep = [i for i in order if i in cold or chance[i] >= self.chance]
@@ -148,6 +160,7 @@ class BeliefResult(PipelineResult):
     probe_images: dict[int, int] = field(default_factory=dict)
     fraction: float = 1.0
     cold: list[int] = field(default_factory=list)
+    known: dict[int, float] = field(default_factory=dict)
 
     @property
     def image_passes(self) -> int:
@@ -159,13 +172,14 @@ class BeliefResult(PipelineResult):
         for row in out:
             i = where[row["model"]]
             row.update(low=float(self.low[i]), high=float(self.high[i]), probe_images=self.probe_images.get(i, 0),
-                       cold=i in self.cold)
+                       cold=i in self.cold, known=self.known.get(i))
         return out
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
         d.update(interval_level=self.level, image_passes=self.image_passes, probe_fraction=self.fraction,
-                 cold_models=[self.models[i] for i in self.cold])
+                 cold_models=[self.models[i] for i in self.cold],
+                 known_accuracies={self.models[i]: v for i, v in self.known.items()})
         return d
 
 
@@ -207,14 +221,32 @@ class BeliefJob:
             return {}
         return self.belief.placement({m: meta(m) for m in cold})
 
-    def run(self, task: TaskSource, *, use_labels: bool = True,
-            progress: Callable[[str], None] | None = None) -> BeliefResult:
+    def _known(self, known: Mapping[str, float] | None) -> dict[int, float]:
+        """{model index: accuracy} of the known accuracies, checked (a zoo model, a fraction in [0, 1])."""
+        out: dict[int, float] = {}
+        where = {m: i for i, m in enumerate(self.models)}
+        for m, v in (known or {}).items():
+            if m not in where:
+                raise InputError(f"known accuracy of {m!r}: not a model of the zoo "
+                                 f"({', '.join(self.models[:5])}{' ...' if len(self.models) > 5 else ''})")
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                raise InputError(f"known accuracy of {m!r}: {v!r} is not a number") from None
+            if not 0.0 <= v <= 1.0:
+                raise InputError(f"known accuracy of {m!r}: {v!r} is not a fraction in [0, 1] (0.87, not 87)")
+            out[where[m]] = v
+        return out
+
+    def run(self, task: TaskSource, *, use_labels: bool = True, progress: Callable[[str], None] | None = None,
+            known: Mapping[str, float] | None = None) -> BeliefResult:
         from zoorank.data import fraction_rows
         from zoorank.methods.fennec.model import summarize_proxy
-        from zoorank.methods.posterior import for_zoo, posterior
+        from zoorank.methods.posterior import accuracy_observation, for_zoo, posterior
 
         say = progress or (lambda _msg: None)
         notes: list[str] = []
+        measured = self._known(known)
         labels = task.labels() if use_labels else None
         s_prior = Stage("prior")
         t0 = time.perf_counter()
@@ -235,7 +267,11 @@ class BeliefJob:
                    "fitted models")
             notes.append(f"{len(cold)} model(s) have no history (cold: {', '.join(self.models[i] for i in cold)}): "
                          f"{how} and run first; after their results are recorded, zoorank fit takes them in")
-        belief = prior
+        told = (accuracy_observation(list(measured), list(measured.values()), KNOWN_NOISE, "known accuracies")
+                if measured else None)
+        belief = posterior(prior, [told])
+        if measured:
+            notes.append(f"{len(measured)} known accuracies: not run, and evidence for the others")
         s_fine = Stage("probe stage")
         chosen: list[int] = []
         images: dict[int, int] = {}
@@ -243,6 +279,7 @@ class BeliefJob:
         fine: dict[str, dict[int, float]] = {}
         metric = None
         n = len(self.models) if self.plan.n_models is None else min(self.plan.n_models, len(self.models))
+        n = min(n, len(self.models) - len(measured))
         if labels is None:
             notes.append("no labels: the stacked metrics cannot run; the ranking is the prior")
         elif n > 0:
@@ -250,7 +287,7 @@ class BeliefJob:
             if f is not None:
                 used_fraction = f
                 labels = np.asarray(labels)
-                chosen = self.plan.pick(prior, cold)
+                chosen = self.plan.pick(belief, cold, exclude=list(measured))
                 rows = None if f == 1.0 else fraction_rows(labels, f)
                 say(f"forward passes of {len(chosen)} models on {100 * f:g}% of the probe")
                 pairs = {}
@@ -282,7 +319,7 @@ class BeliefJob:
                     ob = self.belief.observe(prior, f, chosen, scores)
                     if ob is None:
                         notes.append("the probe stage's scores cannot inform (too few models or no signal)")
-                    belief = posterior(prior, [ob])
+                    belief = posterior(prior, [ob, told])
                     fine = {name: dict(zip(chosen, map(float, v), strict=True)) for name, v in scores.items()}
                     metric = "+".join(link.metrics)
                 s_fine.seconds += time.perf_counter() - t1
@@ -295,4 +332,4 @@ class BeliefJob:
                             prior.mean, fine, chosen, metric, list(self.belief.metrics),
                             "stacked through the belief ranker's calibrated link", [s_prior, s_fine],
                             labels is not None, notes, low=low, high=high, level=self.level, probe_images=images,
-                            fraction=used_fraction, cold=cold)
+                            fraction=used_fraction, cold=cold, known=measured)

@@ -179,6 +179,8 @@ def _ranking_table(result: PipelineResult, truth: Mapping[str, float] | None) ->
         name = result.models[i]
         cold = ' <span class="cold" title="no history: placed by its own measurements">(cold)</span>' \
             if i in getattr(result, "cold", ()) else ""
+        if i in getattr(result, "known", {}):
+            cold += ' <span class="cold" title="fine-tuned accuracy given by the user: not run">(known)</span>'
         cells = [f'<td class="num">{r}</td>', f'<td class="model">{_e(name)}{cold}</td>',
                  f'<td class="mark" title="forward pass">{MARK}</td>' if i in ran else '<td class="mark"></td>',
                  f'<td class="num">{_fmt(result.scores[i])}</td>']
