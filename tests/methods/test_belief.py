@@ -247,3 +247,26 @@ def test_known_accuracies_are_not_run_keep_their_value_and_move_the_models_that_
                       ({MODELS[0]: "high"}, "not a number")):
         with pytest.raises(InputError, match=what):
             BeliefJob(MODELS, r).run(_Task(quality), known=bad)
+
+
+def test_known_accuracies_use_the_shrinkage_tuned_for_revealed_accuracies_and_it_survives_save(tmp_path):
+    from zoorank.methods.posterior import tune_shrinkage
+
+    rng = np.random.default_rng(4)
+    fam = np.arange(M) % 2
+    swing = rng.normal(size=(12, 1)) * 0.1
+    acc = 0.6 + np.where(fam == 0, swing, -swing) + 0.01 * rng.normal(size=(12, M))
+    r = BeliefRanker().fit(MODELS, acc)
+    assert r.known_shrinkage_ == tune_shrinkage(acc, MODELS, k=3, draws=5, max_tasks=10, rank=r.rank_)[0]
+    assert r.known_shrinkage_ != 1.0  # two families that swing against each other: history shows revealing pays
+    same = BeliefRanker(shrinkage=r.known_shrinkage_).fit(MODELS, acc)
+    np.testing.assert_allclose(r.prior(known=True).cov, same.prior().cov)
+    np.testing.assert_allclose(r.prior(known=True).mean, r.prior().mean)  # the shrinkage moves no mean
+    back = BeliefRanker.load(r.save(tmp_path / "b.npz"))
+    assert back.known_shrinkage_ == r.known_shrinkage_
+    # at the diagonal (what history that shows no gain gives, and rankers saved before it was tuned), known
+    # accuracies leave the other models at the prior
+    back.known_shrinkage_ = 1.0
+    res = BeliefJob(MODELS, back, plan=Plan(0.25, 0)).run(_Task(np.zeros(M)), known={MODELS[0]: 0.99})
+    np.testing.assert_allclose(res.scores[1:], back.prior().mean[1:])
+    assert abs(res.scores[0] - 0.99) < 0.01

@@ -29,6 +29,10 @@ What :meth:`BeliefRanker.fit` learns from T historical tasks (accuracies ``A`` [
    architecture of every fitted model): a :class:`~zoorank.methods.placement.ModelPlacement` (Fennec's meta
    phase) calibrated leave-one-model-out on the history; :meth:`BeliefRanker.placement` gives the mixture of
    fitted models each cold model is placed as, when history shows that this predicts better than the population.
+4. **Known accuracies** (fine-tuned results the user already has for the new task) move the other models through
+   the prior's covariance at the shrinkage :func:`~zoorank.methods.posterior.tune_shrinkage` chooses on the
+   history (the one under which 3 revealed accuracies best improve the ranking of the rest, leave-one-task-out;
+   the diagonal, which moves nothing, unless history shows a gain: the ``tuned`` rule of ``benchmarks.fold_in``).
 
 :meth:`BeliefRanker.prior` gives the belief for a new task from its descriptor; :meth:`BeliefRanker.observe` turns
 the scores measured on some models at a probe fraction into an observation; :func:`~zoorank.methods.posterior.
@@ -61,6 +65,7 @@ from zoorank.methods.posterior import (
     posterior,
     score_observation,
     similarity_weights,
+    tune_shrinkage,
 )
 from zoorank.ranking import pearson
 
@@ -144,6 +149,7 @@ class BeliefRanker(Ranker):
         self.tasks_ = list(tasks) if tasks is not None else [f"task{t}" for t in range(A.shape[0])]
         self.history_ = A
         self.rank_, self.rank_scores_ = choose_rank(A)
+        self.known_shrinkage_ = tune_shrinkage(A, self.models_, k=3, draws=5, max_tasks=10, rank=self.rank_)[0]
         self.centre_ = None
         self.descriptors_ = None
         self.scale_ = 1.0
@@ -271,11 +277,13 @@ class BeliefRanker(Ranker):
         d = self._distances(_unit(x, self.centre_), self.descriptors_)[0]
         return similarity_weights(d, self.bandwidth_ * self.scale_)
 
-    def prior(self, descriptor: np.ndarray | None = None) -> GaussianBelief:
-        """The belief before any forward pass of the new task."""
+    def prior(self, descriptor: np.ndarray | None = None, *, known: bool = False) -> GaussianBelief:
+        """The belief before any forward pass of the new task; ``known``: for a task some of whose fine-tuned
+        accuracies are given, with the covariance shrinkage tuned on the history for revealed accuracies
+        (``known_shrinkage_``, point 4 of the module doc)."""
         self._check_fitted()
-        return fit_prior(self.history_, self.models_, weights=self.weights(descriptor), shrinkage=self.shrinkage,
-                         rank=self.rank_)
+        lam = self.known_shrinkage_ if known else self.shrinkage
+        return fit_prior(self.history_, self.models_, weights=self.weights(descriptor), shrinkage=lam, rank=self.rank_)
 
     def observe(self, belief: GaussianBelief, fraction: float, idx: Sequence[int],
                 scores: Mapping[str, np.ndarray]) -> Observation | None:
@@ -317,6 +325,7 @@ class BeliefRanker(Ranker):
                                                "metrics": list(self.metrics)},
                   "models": self.models_, "tasks": self.tasks_, "bandwidth": self.bandwidth_, "scale": self.scale_,
                   "rank": self.rank_, "rank_scores": [[r, v] for r, v in self.rank_scores_.items()],
+                  "known_shrinkage": self.known_shrinkage_,
                   "bandwidth_scores": [[h, v] for h, v in self.bandwidth_scores_.items()],
                   "links": [vars(link) for link in self.links_.values()],
                   "placement": None if self.placement_ is None else self.placement_.to_json()}
@@ -335,6 +344,8 @@ class BeliefRanker(Ranker):
         obj.history_ = arrays["history"]
         obj.rank_ = int(header.get("rank", IMPUTE_RANK))  # rankers saved before the rank was chosen used the default
         obj.rank_scores_ = {int(r): v for r, v in header.get("rank_scores", [])}
+        # rankers saved before it was tuned: the diagonal (known accuracies then leave the other models alone)
+        obj.known_shrinkage_ = header.get("known_shrinkage", 1.0)
         obj.descriptors_ = arrays.get("descriptors")
         obj.centre_ = arrays.get("centre")
         obj.bandwidth_, obj.scale_ = header["bandwidth"], header["scale"]

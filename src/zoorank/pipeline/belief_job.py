@@ -15,11 +15,11 @@ probe set, and Bayes' rule (:mod:`zoorank.methods.posterior`, :mod:`zoorank.meth
    posterior mean, each model with its central interval (``level``, default 80 %).
 
 **Known accuracies** (``known``: {model: fine-tuned accuracy on this task}, what the user has already measured)
-enter the same belief as an observation of those models (:func:`zoorank.methods.posterior.accuracy_observation`,
-one fine-tuning run's noise :data:`KNOWN_NOISE`): they move the others as far as the prior's covariance says they
-covary, the probe stage does not run them, and their posterior stays near the measured value, with the narrowest
-intervals of the zoo (it moves from it only as far as the other evidence, through the covariance, outweighs the
-noise).
+enter the same belief as an observation of those models (:func:`zoorank.methods.posterior.accuracy_observation`, one
+fine-tuning run's noise :data:`KNOWN_NOISE`) of a prior whose covariance has the shrinkage tuned on the history for
+revealed accuracies (``BeliefRanker.known_shrinkage_``): they move the others as far as it says they covary, the
+probe stage does not run them, and their posterior stays near the measured value, with the narrowest intervals of
+the zoo (it moves from it only as far as the other evidence, through the covariance, outweighs the noise).
 
 Without labels, or with a plan of 0 models, the ranking is the prior (with the known accuracies, if any). The cost
 of the job is counted as the images passed through zoo models (``image_passes``) and the wall time of every stage.
@@ -246,7 +246,6 @@ class BeliefJob:
 
         say = progress or (lambda _msg: None)
         notes: list[str] = []
-        measured = self._known(known)
         labels = task.labels() if use_labels else None
         s_prior = Stage("prior")
         t0 = time.perf_counter()
@@ -256,7 +255,9 @@ class BeliefJob:
             descriptor = summarize_proxy(np.asarray(task.proxy_features()))
             s_prior.encoder_passes = 1
         placement = self._placement(task)
-        prior, cold = for_zoo(self.belief.prior(descriptor), self.models, placement=placement)
+        measured = self._known(known)
+        base = self.belief.prior(descriptor, known=True) if measured else self.belief.prior(descriptor)
+        prior, cold = for_zoo(base, self.models, placement=placement)
         s_prior.seconds = time.perf_counter() - t0
         s_prior.detail = ("population of " if self.belief.bandwidth_ is None or descriptor is None
                           else "similarity-weighted ") + f"{len(self.belief.tasks_)} tasks"
