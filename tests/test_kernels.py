@@ -40,3 +40,12 @@ def test_importing_zoorank_first_pins_and_a_user_setting_or_the_opt_out_wins():
     assert run(npy) == ["ok"]  # numpy imports without a word about the features it does not dispatch
     late = "import numpy; import zoorank; from zoorank import _kernels as K; print(K.PINNED_AT_IMPORT)"
     assert run(late) == ["False"]  # numpy came first: its BLAS was not pinned, and zoorank says so
+
+
+def test_the_kernel_family_names_the_committed_records_this_machine_reproduces(monkeypatch):
+    monkeypatch.setattr(K, "_cpu_flags", lambda: {"avx2", "fma", "avx512f"})
+    assert K.kernel_family() == "avx2"  # an AVX-512 CPU without AMX gives the AVX2 machines' digits once pinned
+    monkeypatch.setattr(K, "_cpu_flags", lambda: {"avx2", "fma", "avx512f", "amx_tile"})
+    assert K.kernel_family() == "amx"
+    monkeypatch.setattr(K, "pinned", lambda: False)
+    assert K.kernel_family() == "native"

@@ -23,7 +23,7 @@ import platform
 import sys
 import warnings
 
-__all__ = ["KERNELS", "pin", "pinned"]
+__all__ = ["KERNELS", "kernel_family", "pin", "pinned"]
 
 KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Haswell",
            "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}
@@ -44,18 +44,33 @@ def _numpy_avx512_names() -> str:
 _LIBRARIES = ("numpy", "torch", "scipy")
 
 
-def _has_avx2_fma() -> bool:
+def _cpu_flags() -> set[str]:
+    """The instruction-set flags of an x86-64 CPU (Linux's /proc/cpuinfo; empty elsewhere)."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False
+        return set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return {"avx2", "fma"} <= flags
+                    return set(line.split(":", 1)[1].split())
     except OSError:
-        return False
-    return False
+        return set()
+    return set()
+
+
+def _has_avx2_fma() -> bool:
+    return {"avx2", "fma"} <= _cpu_flags()
+
+
+def kernel_family() -> str:
+    """Which machines give this process's digits: ``"avx2"`` (pinned, on any x86-64 CPU without AMX: AVX2-only and
+    AVX-512 machines alike), ``"amx"`` (pinned, on a CPU with AMX tiles, Sapphire Rapids and later: there the pinned
+    kernels still round otherwise, whatever MKL_CBWR says: measured 2026-12-04, H-Score's pearson on ZooBench's
+    arrow_directions 0.327742 against 0.327777), or ``"native"`` (not pinned: the machine's own digits). The
+    committed reproducibility records are kept per family (``benchmarks/zoobench/README.md``)."""
+    if not pinned():
+        return "native"
+    return "amx" if "amx_tile" in _cpu_flags() else "avx2"
 
 
 def pin() -> bool:
