@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from zoorank.methods.posterior import (
     choose_rank,
     fit_prior,
     posterior,
+    shrinkage_priors,
     tune_shrinkage,
 )
 from zoorank.ranking import weighted_tau
@@ -83,8 +85,7 @@ def evaluate(A: np.ndarray, models: Sequence[str], *, ks: Sequence[int] = KS, dr
             lam, _ = tune_shrinkage(hist, models, k=3, draws=5, seed=seed, max_tasks=tune_tasks, rank=rank)
             lambdas.append(lam)
             tuned = fit_prior(hist, models, shrinkage=lam, rank=rank)
-        priors = ([fit_prior(hist, models, shrinkage=lam, rank=rank) for lam in SHRINKAGE_GRID]
-                  if "averaged" in rules else [])
+        priors = shrinkage_priors(hist, models, rank=rank) if "averaged" in rules else []
         prior_taus.append(weighted_tau(base.mean[ok], y[ok]))
         seen_any = np.isfinite(hist).any(axis=0)
         popular = np.where(seen_any, np.nanmean(np.where(seen_any, hist, 0.0), axis=0), np.nan)
@@ -115,13 +116,6 @@ def evaluate(A: np.ndarray, models: Sequence[str], *, ks: Sequence[int] = KS, dr
             **{key: (float(np.mean(v)) if v else None) for key, v in gains.items()}}
 
 
-def _counts(values) -> dict:
-    out: dict = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
-
-
 def render(results: dict, command: str, seconds: float, draws: int = 20) -> str:
     rules = [r for r in RULES if any(key[0] == r for res in results.values() for key in res if isinstance(key, tuple))]
     ks = [k for k in KS if any(res.get((r, k)) is not None for res in results.values() for r in rules)]
@@ -136,7 +130,7 @@ def render(results: dict, command: str, seconds: float, draws: int = 20) -> str:
                  "SS" if lam is None else f"{lam:g}" for lam in SHRINKAGE_GRID) + " |",
              "| --- | --- | ---: | ---: | " + " | ".join("---:" for _ in cols) + " | --- | --- |"]
     for name, r in results.items():
-        lam = _counts("SS" if x is None else f"{x:g}" for x in r["lambdas"])
+        lam = Counter("SS" if x is None else f"{x:g}" for x in r["lambdas"])
         cells = ["-" if r.get(c) is None else f"{r[c]:+.3f}" for c in cols]
         lines.append(f"| {name} | {r['models']} x {r['sets']} | {r['popularity']:.3f} | {r['prior']:.3f} | "
                      + " | ".join(cells) + " | " + (", ".join(f"{k} ({v})" for k, v in sorted(lam.items())) or "-")
@@ -157,7 +151,7 @@ def render(results: dict, command: str, seconds: float, draws: int = 20) -> str:
               "`prior` are measured on the same models of the same held-out datasets; the prior's mean differs from "
               "popularity only where the table has missing entries: it imputes them at the SVD rank "
               "`zoorank.methods.posterior.choose_rank` picks on the other datasets (ranks chosen: "
-              + "; ".join(f"{n} " + ", ".join(f"{k} ({v})" for k, v in sorted(_counts(r["ranks"]).items()))
+              + "; ".join(f"{n} " + ", ".join(f"{k} ({v})" for k, v in sorted(Counter(r["ranks"]).items()))
                           for n, r in results.items() if r.get("ranks") and any(x != 4 for x in r["ranks"]))
               + "; 4 elsewhere)."]
     return "\n".join(lines) + "\n"

@@ -65,8 +65,9 @@ def _has_avx2_fma() -> bool:
 def kernel_family() -> str:
     """Which machines give this process's digits: ``"avx2"`` (pinned, on any x86-64 CPU without AMX: AVX2-only and
     AVX-512 machines alike), ``"amx"`` (pinned, on a CPU with AMX tiles, Sapphire Rapids and later: there the pinned
-    kernels still round otherwise, whatever MKL_CBWR says: measured 2026-12-04, H-Score's pearson on ZooBench's
-    arrow_directions 0.327742 against 0.327777), or ``"native"`` (not pinned: the machine's own digits). The
+    kernels still round otherwise, whatever MKL_CBWR says: 76 of the 139 records of ZooBench's reproducibility
+    subset differ, ``zoorank bench compare benchmarks/zoobench/results_subset.amx.json
+    benchmarks/zoobench/results_subset.json``), or ``"native"`` (not pinned: the machine's own digits). The
     committed reproducibility records are kept per family (``benchmarks/zoobench/README.md``)."""
     if not pinned():
         return "native"

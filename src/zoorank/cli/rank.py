@@ -201,14 +201,14 @@ def rank(zoo_file, data_path, target_columns, budget, known, no_labels, use_pipe
                                      param_hint="--budget") from None
         what = f"budget {pipe.budget}"
     err_console.print(f"{dataset_line(ds)}; {len(models)} models; {what}")
-    extra = {"known": known} if known else {}  # only the belief job takes known accuracies
-    try:
-        result = pipe.run(task, use_labels=not no_labels, progress=lambda msg: err_console.print(f"{msg} ..."),
-                          **extra)
-    except InputError as exc:
-        if known and str(exc).startswith("known accuracy"):
+    extra = {}
+    if known:  # only the belief job takes known accuracies; checked against the zoo before anything runs
+        try:
+            pipe.known_indices(known)
+        except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="--known") from None
-        raise
+        extra = {"known": known}
+    result = pipe.run(task, use_labels=not no_labels, progress=lambda msg: err_console.print(f"{msg} ..."), **extra)
     if kb_path is not None:
         _record(kb_path, task_name or ds.name, result, task, ds, use_labels=not no_labels)
     if report_path:

@@ -97,7 +97,8 @@ from zoorank.ranking import best_first, snap_ties
 
 __all__ = ["GaussianBelief", "Observation", "accuracy_observation", "averaged_posterior", "calibrate_link",
            "choose_rank", "expected_spread", "fit_prior", "fold_in", "for_zoo", "log_evidence", "normal_scores",
-           "posterior", "score_observation", "similarity_weights", "top_chance", "tune_shrinkage"]
+           "posterior", "score_observation", "shrinkage_priors", "similarity_weights", "top_chance",
+           "tune_shrinkage"]
 
 #: Smallest prior variance of a model's accuracy (accuracy units^2: a standard deviation of 0.5 points).
 VAR_FLOOR = 0.005 ** 2
@@ -446,18 +447,32 @@ def _stack(belief: GaussianBelief, observations: Sequence[Observation | None]
     return np.vstack(rows), np.concatenate(values), np.concatenate(noise), used
 
 
+def _bayes(belief: GaussianBelief, observations: Sequence[Observation | None]) -> tuple[GaussianBelief, float]:
+    """Bayes' rule for the stacked observations and their log marginal likelihood, from one Cholesky factor of
+    ``G = H Sigma H^T + R``: (the posterior, ``log N(u; H mu, G)``); (the belief itself, 0.0) when nothing informs."""
+    block = _stack(belief, observations)
+    if block is None:
+        return belief, 0.0
+    H, u, Rn, used = block
+    Sigma = belief.cov
+    SH = Sigma @ H.T
+    G = H @ SH + np.diag(Rn)
+    L = np.linalg.cholesky((G + G.T) / 2.0)
+    K = np.linalg.solve(L.T, np.linalg.solve(L, SH.T)).T  # Sigma H^T G^-1
+    resid = u - H @ belief.mean
+    mean = belief.mean + K @ resid
+    cov = Sigma - K @ SH.T
+    cov = (cov + cov.T) / 2.0
+    r = np.linalg.solve(L, resid)
+    logev = float(-0.5 * (r @ r) - np.sum(np.log(np.diag(L))) - 0.5 * len(u) * np.log(2.0 * np.pi))
+    return GaussianBelief(belief.models, mean, cov, belief.notes + tuple(f"observed: {u}" for u in used)), logev
+
+
 def log_evidence(belief: GaussianBelief, observations: Sequence[Observation | None]) -> float:
     """The log marginal likelihood of the observations under ``belief``: with the stacked block
     ``u = H y + eps`` (offset blocks by their contrasts), ``log N(u; H mu, H Sigma H^T + R)``; 0.0 when nothing
     informs (every belief explains nothing equally well)."""
-    block = _stack(belief, observations)
-    if block is None:
-        return 0.0
-    H, u, Rn, _ = block
-    G = H @ belief.cov @ H.T + np.diag(Rn)
-    L = np.linalg.cholesky((G + G.T) / 2.0)
-    r = np.linalg.solve(L, u - H @ belief.mean)
-    return float(-0.5 * (r @ r) - np.sum(np.log(np.diag(L))) - 0.5 * len(u) * np.log(2.0 * np.pi))
+    return _bayes(belief, observations)[1]
 
 
 def averaged_posterior(beliefs: Sequence[GaussianBelief], observations: Sequence[Observation | None]
@@ -472,10 +487,10 @@ def averaged_posterior(beliefs: Sequence[GaussianBelief], observations: Sequence
     models = beliefs[0].models
     if any(b.models != models for b in beliefs):
         raise InputError("averaged_posterior: the beliefs must be over the same models")
-    logev = np.array([log_evidence(b, observations) for b in beliefs])
+    posts, logev = zip(*(_bayes(b, observations) for b in beliefs), strict=True)
+    logev = np.asarray(logev)
     w = np.exp(logev - logev.max())
     w /= w.sum()
-    posts = [posterior(b, observations) for b in beliefs]
     mean = sum(wj * p.mean for wj, p in zip(w, posts, strict=True))
     cov = sum(wj * (p.cov + np.outer(p.mean - mean, p.mean - mean)) for wj, p in zip(w, posts, strict=True))
     notes = (*posts[0].notes, "averaged over " + ", ".join(f"{wj:.2f}" for wj in w) + " by evidence")
@@ -484,19 +499,7 @@ def averaged_posterior(beliefs: Sequence[GaussianBelief], observations: Sequence
 
 def posterior(belief: GaussianBelief, observations: Sequence[Observation | None]) -> GaussianBelief:
     """Bayes' rule for the stacked observations (module doc); None entries are skipped."""
-    block = _stack(belief, observations)
-    if block is None:
-        return belief
-    H, u, Rn, used = block
-    Sigma = belief.cov
-    SH = Sigma @ H.T
-    G = H @ SH + np.diag(Rn)
-    L = np.linalg.cholesky((G + G.T) / 2.0)
-    K = np.linalg.solve(L.T, np.linalg.solve(L, SH.T)).T  # Sigma H^T G^-1
-    mean = belief.mean + K @ (u - H @ belief.mean)
-    cov = Sigma - K @ SH.T
-    cov = (cov + cov.T) / 2.0
-    return GaussianBelief(belief.models, mean, cov, belief.notes + tuple(f"observed: {u}" for u in used))
+    return _bayes(belief, observations)[0]
 
 
 def _contrasts(k: int) -> np.ndarray:
@@ -557,6 +560,14 @@ def tune_shrinkage(accuracies: np.ndarray, models: Sequence[str], *, k: int = 3,
     return order[-1], gains
 
 
+def shrinkage_priors(accuracies: np.ndarray, models: Sequence[str], *,
+                     grid: Sequence[float | None] = SHRINKAGE_GRID, weights: Sequence[float] | None = None,
+                     rank: int = IMPUTE_RANK) -> list[GaussianBelief]:
+    """:func:`fit_prior` at each covariance shrinkage of ``grid``, the history's holes imputed once for all."""
+    X = _impute(np.asarray(accuracies, dtype=np.float64), rank)
+    return [fit_prior(X, models, weights=weights, shrinkage=lam, rank=rank) for lam in grid]
+
+
 def fold_in(accuracies: np.ndarray, models: Sequence[str], observations: Sequence[Observation | None], *,
             grid: Sequence[float | None] = SHRINKAGE_GRID, weights: Sequence[float] | None = None,
             rank: int = IMPUTE_RANK) -> tuple[GaussianBelief, dict]:
@@ -565,6 +576,6 @@ def fold_in(accuracies: np.ndarray, models: Sequence[str], observations: Sequenc
     averaged by the evidence of the observations (:func:`averaged_posterior`). The diagonal (1.0) is one of the
     candidates: where the observed models' contrasts are better explained without the history's correlations, it
     takes the weight and the other models stay near the prior. Returns (the belief, {shrinkage: weight})."""
-    priors = [fit_prior(accuracies, models, weights=weights, shrinkage=lam, rank=rank) for lam in grid]
+    priors = shrinkage_priors(accuracies, models, grid=grid, weights=weights, rank=rank)
     belief, w = averaged_posterior(priors, observations)
     return belief, dict(zip(grid, map(float, w), strict=True))

@@ -221,7 +221,7 @@ class BeliefJob:
             return {}
         return self.belief.placement({m: meta(m) for m in cold})
 
-    def _known(self, known: Mapping[str, float] | None) -> dict[int, float]:
+    def known_indices(self, known: Mapping[str, float] | None) -> dict[int, float]:
         """{model index: accuracy} of the known accuracies, checked (a zoo model, a fraction in [0, 1])."""
         out: dict[int, float] = {}
         where = {m: i for i, m in enumerate(self.models)}
@@ -255,9 +255,8 @@ class BeliefJob:
             descriptor = summarize_proxy(np.asarray(task.proxy_features()))
             s_prior.encoder_passes = 1
         placement = self._placement(task)
-        measured = self._known(known)
-        base = self.belief.prior(descriptor, known=True) if measured else self.belief.prior(descriptor)
-        prior, cold = for_zoo(base, self.models, placement=placement)
+        measured = self.known_indices(known)
+        prior, cold = for_zoo(self.belief.prior(descriptor, known=bool(measured)), self.models, placement=placement)
         s_prior.seconds = time.perf_counter() - t0
         s_prior.detail = ("population of " if self.belief.bandwidth_ is None or descriptor is None
                           else "similarity-weighted ") + f"{len(self.belief.tasks_)} tasks"
